@@ -1,0 +1,71 @@
+// Package protocol holds what the lab hosts and the receiver must agree on: header
+// names, paths, the names they exchange and how those names are validated.
+package protocol
+
+import (
+	"regexp"
+	"strings"
+)
+
+// Header names of the v1 wire protocol (SPEC §3).
+const (
+	HeaderHost       = "X-Cis490-Host"
+	HeaderEpisode    = "X-Cis490-Episode"
+	HeaderSHA256     = "X-Cis490-Sha256"
+	HeaderCommit     = "X-Cis490-Code-Commit"
+	HeaderDigest     = "Content-Digest"
+	HeaderRequestID  = "X-Request-Id"
+	MaxHostLength    = 253
+	MaxLabelLength   = 63
+	MaxEpisodeLength = 200
+)
+
+var (
+	episodeRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$`)
+	sha256RE  = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	commitRE  = regexp.MustCompile(`^[0-9a-f]{7,40}$`)
+)
+
+// NormalizeHost lowercases name and reports whether it is a valid RFC 1123 host name:
+// dot-separated labels of 1 to 63 letters, digits and hyphens, not starting or ending
+// with a hyphen, 253 characters at most.
+func NormalizeHost(name string) (string, bool) {
+	if name == "" || len(name) > MaxHostLength {
+		return "", false
+	}
+	name = strings.ToLower(name)
+	for _, label := range strings.Split(name, ".") {
+		if !validLabel(label) {
+			return "", false
+		}
+	}
+	return name, true
+}
+
+func validLabel(label string) bool {
+	if label == "" || len(label) > MaxLabelLength {
+		return false
+	}
+	if label[0] == '-' || label[len(label)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(label); i++ {
+		c := label[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidEpisode reports whether name is an acceptable episode name.
+func ValidEpisode(name string) bool { return episodeRE.MatchString(name) }
+
+// ValidSHA256 reports whether s is a SHA-256 digest in 64 lowercase hex digits.
+func ValidSHA256(s string) bool { return sha256RE.MatchString(s) }
+
+// NormalizeCommit lowercases s and reports whether it is a commit id of 7 to 40 hex digits.
+func NormalizeCommit(s string) (string, bool) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	return s, commitRE.MatchString(s)
+}
