@@ -1,0 +1,58 @@
+// Package logging builds the zerolog logger every command uses: human-readable on a
+// terminal, JSON lines otherwise (under systemd the journal stores them as they are).
+package logging
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+)
+
+// Formats accepted by [log] format.
+const (
+	FormatAuto    = "auto"
+	FormatConsole = "console"
+	FormatJSON    = "json"
+)
+
+// New returns a logger writing to w at level in format.
+func New(w io.Writer, level, format string) (zerolog.Logger, error) {
+	lvl, err := ParseLevel(level)
+	if err != nil {
+		return zerolog.Nop(), err
+	}
+	switch format {
+	case FormatAuto:
+		if isTerminal(w) && os.Getenv("JOURNAL_STREAM") == "" {
+			w = console(w)
+		}
+	case FormatConsole:
+		w = console(w)
+	case FormatJSON:
+	default:
+		return zerolog.Nop(), fmt.Errorf("unknown log format %q: use auto, console or json", format)
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+// ParseLevel accepts zerolog's level names (trace, debug, info, warn, error, …).
+func ParseLevel(level string) (zerolog.Level, error) {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil || level == "" {
+		return zerolog.NoLevel, fmt.Errorf("unknown log level %q: use debug, info, warn or error", level)
+	}
+	return lvl, nil
+}
+
+func console(w io.Writer) io.Writer {
+	return zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly, NoColor: os.Getenv("NO_COLOR") != ""}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && isatty.IsTerminal(f.Fd())
+}

@@ -1,0 +1,124 @@
+package receiver
+
+import (
+	"context"
+	"crypto/x509"
+	"net/http"
+	"strings"
+
+	"github.com/cis490/cis490/internal/protocol"
+)
+
+// Roles a caller can have; whoami reports them.
+const (
+	roleHost  = "host"
+	roleAdmin = "admin"
+	roleOpen  = "open" // open mode: identity is whatever X-Cis490-Host says
+)
+
+// caller is who made a request.
+type caller struct {
+	Host  string // the host acted as; "" for an admin who named none
+	Admin string
+	Role  string
+}
+
+// canRead reports whether the caller may read host's resources.
+func (c caller) canRead(host string) bool {
+	return c.Role != roleHost || c.Host == host
+}
+
+func (c caller) isAdmin() bool { return c.Role == roleAdmin || c.Role == roleOpen }
+
+type callerKey struct{}
+
+func callerOf(r *http.Request) caller {
+	c, _ := r.Context().Value(callerKey{}).(caller)
+	return c
+}
+
+// authenticated resolves the caller from the bearer token (or, in open mode, from
+// X-Cis490-Host) and checks it against the client certificate when mTLS is on.
+func (s *Server) authenticated(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := recordOf(r)
+		claimed, ok := claimedHost(r)
+		if !ok {
+			fail(w, r, http.StatusBadRequest, codeBadRequest,
+				"the "+protocol.HeaderHost+" header is not an RFC 1123 host name")
+			return
+		}
+		// Noted before authentication succeeds: a host whose every request is refused
+		// must still show up in the index for fleet health.
+		rec.Host = claimed
+		c, status, msg := s.identify(r, claimed)
+		if status != 0 {
+			if status == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="cis490"`)
+			}
+			code := codeUnauthorized
+			if status == http.StatusForbidden {
+				code = codeForbidden
+			}
+			fail(w, r, status, code, msg)
+			return
+		}
+		if c.Host != "" {
+			rec.Host = c.Host
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))
+	})
+}
+
+func claimedHost(r *http.Request) (string, bool) {
+	h := r.Header.Get(protocol.HeaderHost)
+	if h == "" {
+		return "", true
+	}
+	return protocol.NormalizeHost(h)
+}
+
+func (s *Server) identify(r *http.Request, claimed string) (caller, int, string) {
+	if s.tokens == nil {
+		return caller{Host: claimed, Role: roleOpen}, 0, ""
+	}
+	token, ok := bearer(r)
+	if !ok {
+		return caller{}, http.StatusUnauthorized, "no bearer token: send Authorization: Bearer <token> (receiver.token_file on the lab host)"
+	}
+	id, ok := s.tokens.Lookup(token)
+	if !ok {
+		return caller{}, http.StatusUnauthorized, "unknown token: mint one with `cis490 token new` on the receiver and put it in receiver.token_file"
+	}
+	if id.IsAdmin() {
+		return caller{Host: claimed, Admin: id.Admin, Role: roleAdmin}, 0, ""
+	}
+	if claimed != "" && claimed != id.Host {
+		return caller{}, http.StatusForbidden, "this token belongs to host " + id.Host + ", not " + claimed
+	}
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && !certNames(r.TLS.VerifiedChains[0][0], id.Host) {
+		return caller{}, http.StatusForbidden, "the client certificate is not issued to host " + id.Host + " (its CN or a DNS name must be the host name)"
+	}
+	return caller{Host: id.Host, Role: roleHost}, 0, ""
+}
+
+func bearer(r *http.Request) (string, bool) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+func certNames(cert *x509.Certificate, host string) bool {
+	if strings.EqualFold(cert.Subject.CommonName, host) {
+		return true
+	}
+	for _, name := range cert.DNSNames {
+		if strings.EqualFold(name, host) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,150 @@
+package receiver
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"time"
+
+	"github.com/cis490/cis490/internal/buildinfo"
+	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/protocol"
+	"github.com/cis490/cis490/internal/store"
+)
+
+func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) {
+	if c := callerOf(r); c.Host == "" || c.Role == roleAdmin {
+		fail(w, r, http.StatusForbidden, codeForbidden, "heartbeats come from a host: use a host token (or, in open mode, send "+protocol.HeaderHost+")")
+		return
+	}
+	n, _ := io.Copy(io.Discard, io.LimitReader(r.Body, 64<<10))
+	recordOf(r).Bytes = n
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// pathHost validates the {host} of a host-health path and checks that the caller may
+// touch it.
+func (s *Server) pathHost(w http.ResponseWriter, r *http.Request) (string, bool) {
+	host, ok := protocol.NormalizeHost(r.PathValue("host"))
+	if !ok {
+		fail(w, r, http.StatusBadRequest, codeBadRequest, "the host in the path is not an RFC 1123 host name")
+		return "", false
+	}
+	recordOf(r).Host = host
+	if !callerOf(r).canRead(host) {
+		fail(w, r, http.StatusForbidden, codeForbidden, "a host token acts only for its own host, not "+host)
+		return "", false
+	}
+	return host, true
+}
+
+// putHostHealth stores a doctor report. Never gated: a host running refused code must
+// still be able to say that it is sick.
+func (s *Server) putHostHealth(w http.ResponseWriter, r *http.Request) {
+	s.stamp(r)
+	host, ok := s.pathHost(w, r)
+	if !ok {
+		return
+	}
+	limit := int64(s.cfg.MaxReportBytes)
+	if r.ContentLength > limit {
+		fail(w, r, http.StatusRequestEntityTooLarge, codeTooLarge, fmt.Sprintf("report is over %d bytes (serve.max_report_bytes)", limit))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	recordOf(r).Bytes = int64(len(body))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		fail(w, r, http.StatusRequestEntityTooLarge, codeTooLarge, fmt.Sprintf("report is over %d bytes (serve.max_report_bytes)", limit))
+		return
+	case err != nil:
+		fail(w, r, http.StatusBadRequest, codeBadRequest, "the report was cut off before it all arrived")
+		return
+	}
+	err = s.store.PutHostHealth(host, body, s.now().UTC())
+	switch {
+	case errors.Is(err, store.ErrNotObject):
+		fail(w, r, http.StatusBadRequest, codeBadRequest, "the report must be a JSON object (the output of `cis490 doctor --json`)")
+	case errors.Is(err, store.ErrNoSpace):
+		fail(w, r, http.StatusInsufficientStorage, codeNoSpace, "the receiver's disk is full: the report was not stored")
+	case err != nil:
+		s.internalError(w, r, err)
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+func (s *Server) getHostHealth(w http.ResponseWriter, r *http.Request) {
+	s.stamp(r)
+	host, ok := s.pathHost(w, r)
+	if !ok {
+		return
+	}
+	report, err := s.store.HostHealth(host)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		fail(w, r, http.StatusNotFound, codeNotFound, "no doctor report from "+host+" yet (hosts send one daily with `cis490 health ship`)")
+	case err != nil:
+		s.internalError(w, r, err)
+	default:
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(report)
+	}
+}
+
+func (s *Server) listHostHealth(w http.ResponseWriter, r *http.Request) {
+	s.stamp(r)
+	if !callerOf(r).isAdmin() {
+		fail(w, r, http.StatusForbidden, codeForbidden, "every host's reports are for the admin: use an admin token")
+		return
+	}
+	reports, err := s.store.AllHostHealth()
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, reports)
+}
+
+// whoamiResponse tells a client how the receiver sees it: doctor uses it to check the
+// token and the commit in one call. Never gated.
+type whoamiResponse struct {
+	Host          string    `json:"host"`
+	Role          string    `json:"role"`
+	Commit        string    `json:"commit"`
+	CommitAllowed bool      `json:"commit_allowed"`
+	Gate          string    `json:"gate"`
+	ServerTime    time.Time `json:"server_time"`
+	Version       string    `json:"version"`
+}
+
+func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
+	d, c := s.stamp(r), callerOf(r)
+	allowed := d.Allowed
+	if !d.Stamped && s.unstamped == config.UnstampedReject {
+		allowed = false
+	}
+	writeJSON(w, http.StatusOK, whoamiResponse{
+		Host: c.Host, Role: c.Role, Commit: d.Commit, CommitAllowed: allowed, Gate: d.Reason,
+		ServerTime: s.now().UTC(), Version: buildinfo.Get().Version,
+	})
+}
+
+func healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = io.WriteString(w, "ok\n")
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) {
+	fail(w, r, http.StatusNotFound, codeNotFound, "no such endpoint: "+r.URL.Path)
+}
+
+func methodNotAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		fail(w, r, http.StatusMethodNotAllowed, codeMethodNotAllowed, r.Method+" is not allowed here; use "+allow)
+	}
+}

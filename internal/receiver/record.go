@@ -1,0 +1,91 @@
+package receiver
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/rs/zerolog/hlog"
+
+	"github.com/cis490/cis490/internal/index"
+)
+
+type recordKey struct{}
+
+// record collects what a handler learned about a request, for its index line.
+type record struct {
+	Host    string
+	Route   string
+	Bytes   int64
+	SHA256  string
+	Commit  string
+	Stamped bool
+	Error   string
+}
+
+// recordOf returns the request's record; a throwaway one outside the /v1 tree, so
+// handlers never need to check.
+func recordOf(r *http.Request) *record {
+	if rec, ok := r.Context().Value(recordKey{}).(*record); ok {
+		return rec
+	}
+	return &record{}
+}
+
+// statusWriter remembers the status code a handler answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// indexed writes one index line per request once it has finished, and counts it in
+// the metrics. Fleet health reads these lines, so refused requests matter as much as
+// accepted ones.
+func (s *Server) indexed(route string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &record{Route: route}
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), recordKey{}, rec)))
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		dur := time.Since(start)
+		s.metrics.observe(route, sw.status, rec.Bytes, dur)
+		id, _ := hlog.IDFromRequest(r)
+		err := s.index.Append(index.Entry{
+			TS:      s.now().UTC(),
+			ID:      id.String(),
+			Host:    rec.Host,
+			Route:   route,
+			Method:  r.Method,
+			Status:  sw.status,
+			Bytes:   rec.Bytes,
+			SHA256:  rec.SHA256,
+			Commit:  rec.Commit,
+			Stamped: rec.Stamped,
+			DurMS:   float64(dur.Microseconds()) / 1000,
+			Remote:  r.RemoteAddr,
+			Error:   rec.Error,
+		})
+		if err != nil {
+			s.log.Error().Err(err).Msg("could not write the request index: fleet health will not see this request")
+		}
+	})
+}

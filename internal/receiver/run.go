@@ -1,0 +1,196 @@
+package receiver
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	stdlog "log"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/rs/zerolog"
+
+	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/gate"
+	"github.com/cis490/cis490/internal/index"
+	"github.com/cis490/cis490/internal/store"
+	"github.com/cis490/cis490/internal/tokens"
+)
+
+// ShutdownTimeout bounds how long in-flight requests may run after SIGTERM; it stays
+// under systemd's default TimeoutStopSec (90 s).
+const ShutdownTimeout = 80 * time.Second
+
+// Run serves the receiver until ctx is cancelled, then finishes in-flight requests.
+// ready, when not nil, is called with the bound address once the server accepts
+// connections.
+func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, ready func(addr net.Addr)) error {
+	sc := cfg.Serve
+	addr := sc.ListenAddr()
+	if sc.TokensFile == "" && !isLoopback(addr) {
+		return fmt.Errorf("refusing to listen on %s without serve.tokens_file: anyone on the network could upload."+
+			" Mint tokens with `cis490 token new --host NAME` and set serve.tokens_file, or listen on 127.0.0.1", addr)
+	}
+	var toks *tokens.Store
+	if sc.TokensFile != "" {
+		var err error
+		if toks, err = tokens.OpenStore(sc.TokensFile, log); err != nil {
+			return fmt.Errorf("serve.tokens_file: %w", err)
+		}
+	}
+	st, err := store.Open(sc.DataDir, store.Options{MinFreeBytes: int64(sc.MinFreeBytes), Logger: log})
+	if err != nil {
+		return err
+	}
+	idx, err := index.OpenWriter(filepath.Join(sc.DataDir, "index"))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := idx.Close(); err != nil {
+			log.Error().Err(err).Msg("closing the request index")
+		}
+	}()
+	g := newGate(sc.Gate, log)
+	if err := g.Refresh(ctx); err != nil {
+		log.Warn().Err(err).Msg("an allow-list source failed at start; it is retried every serve.gate.refresh")
+	}
+	gateCtx, stopGate := context.WithCancel(ctx)
+	defer stopGate()
+	go g.Run(gateCtx)
+
+	metrics := NewMetrics(g, st)
+	srv := New(Options{Config: sc, Store: st, Index: idx, Gate: g, Tokens: toks, Logger: log, Metrics: metrics})
+	ln, err := listen(addr, sc.TLS)
+	if err != nil {
+		return err
+	}
+	httpSrv := &http.Server{
+		Handler: srv.Handler(),
+		// No ReadTimeout: uploads may take as long as they keep sending (see
+		// countingReader); headers and idle connections are bounded here.
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          stdlog.New(log.With().Str("component", "http").Logger(), "", 0),
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- httpSrv.Serve(ln) }()
+	var metricsSrv *http.Server
+	if sc.MetricsListen != "" {
+		mln, err := net.Listen("tcp", sc.MetricsListen)
+		if err != nil {
+			_ = httpSrv.Close()
+			return fmt.Errorf("serve.metrics_listen %s: %w", sc.MetricsListen, err)
+		}
+		metricsSrv = &http.Server{Handler: metrics.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- metricsSrv.Serve(mln) }()
+		log.Info().Str("addr", mln.Addr().String()).Msg("metrics listening")
+	}
+	announce(log, cfg, ln.Addr(), g)
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
+		log.Warn().Err(err).Msg("could not notify systemd that the receiver is ready")
+	}
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info().Msg("shutting down: finishing in-flight requests")
+	_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
+	srv.Drain()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer cancel()
+	if metricsSrv != nil {
+		_ = metricsSrv.Shutdown(shutdownCtx)
+	}
+	if err := httpSrv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info().Msg("stopped")
+	return nil
+}
+
+func newGate(gc config.Gate, log zerolog.Logger) *gate.Gate {
+	var sources []gate.Source
+	if gc.AllowlistFile != "" {
+		sources = append(sources, gate.NewFileSource(gc.AllowlistFile))
+	}
+	if gc.GitDir != "" {
+		sources = append(sources, gate.NewGitSource(gc.GitDir, gc.GitRef, gc.GitDepth))
+	}
+	return gate.New(sources, gate.Options{Refresh: gc.Refresh, Logger: log})
+}
+
+func announce(log zerolog.Logger, cfg config.Config, addr net.Addr, g *gate.Gate) {
+	ev := log.Info().Str("addr", addr.String()).Str("data_dir", cfg.Serve.DataDir).
+		Bool("tls", cfg.Serve.TLS.CertFile != "").Bool("mtls", cfg.Serve.TLS.ClientCAFile != "").
+		Int("allowlist", g.Stats().Entries).Str("config", cfg.File)
+	ev.Msg("receiver listening")
+	if cfg.Serve.TokensFile == "" {
+		log.Warn().Str("addr", addr.String()).Msg("OPEN MODE: no serve.tokens_file, so no authentication: any local process can" +
+			" upload as any host (identity comes from " + "X-Cis490-Host" + "). Fine for trying cis490; never for a real fleet.")
+	} else if cfg.Serve.TLS.CertFile == "" {
+		log.Warn().Msg("no TLS: bearer tokens cross the network in clear text. Set serve.tls.cert_file and key_file")
+	}
+	if g.Stats().Sources == nil {
+		log.Info().Msg("version gate open: no serve.gate.allowlist_file or git_dir; commits are recorded, not checked")
+	}
+}
+
+func listen(addr string, tc config.TLS) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s (serve.listen): %w", addr, err)
+	}
+	if tc.CertFile == "" {
+		return ln, nil
+	}
+	tlsCfg, err := serverTLS(tc)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return tls.NewListener(ln, tlsCfg), nil
+}
+
+func serverTLS(tc config.TLS) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(tc.CertFile, tc.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("serve.tls cert_file %s / key_file %s: %w", tc.CertFile, tc.KeyFile, err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if tc.ClientCAFile != "" {
+		pem, err := os.ReadFile(tc.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("serve.tls.client_ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("serve.tls.client_ca_file %s: no PEM certificate in it", tc.ClientCAFile)
+		}
+		cfg.ClientCAs = pool
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return cfg, nil
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,138 @@
+// Package receiver is the Pi's HTTP server: authentication, the version gate, episode
+// uploads, host-health reports and the request index (SPEC §3).
+package receiver
+
+import (
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/rs/zerolog/hlog"
+
+	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/gate"
+	"github.com/cis490/cis490/internal/index"
+	"github.com/cis490/cis490/internal/protocol"
+	"github.com/cis490/cis490/internal/store"
+	"github.com/cis490/cis490/internal/tokens"
+)
+
+// Options are a Server's parts; Run builds them from the configuration, tests may
+// build them by hand.
+type Options struct {
+	Config config.Serve
+	Store  *store.Store
+	Index  *index.Writer
+	Gate   *gate.Gate
+	Tokens *tokens.Store // nil: open mode
+	Logger zerolog.Logger
+	// Metrics is optional; nil gets a private registry.
+	Metrics *Metrics
+	// Now is the clock (tests); nil means time.Now.
+	Now func() time.Time
+	// StallTimeout is how long an upload may send nothing before the connection is
+	// dropped; 0 means one minute.
+	StallTimeout time.Duration
+}
+
+// Server answers the v1 API.
+type Server struct {
+	cfg          config.Serve
+	unstamped    string
+	store        *store.Store
+	index        *index.Writer
+	gate         *gate.Gate
+	tokens       *tokens.Store
+	log          zerolog.Logger
+	metrics      *Metrics
+	now          func() time.Time
+	stallTimeout time.Duration
+	draining     atomic.Bool
+}
+
+// New returns a Server; it starts nothing.
+func New(opts Options) *Server {
+	s := &Server{
+		cfg:          opts.Config,
+		unstamped:    opts.Config.Gate.Unstamped,
+		store:        opts.Store,
+		index:        opts.Index,
+		gate:         opts.Gate,
+		tokens:       opts.Tokens,
+		log:          opts.Logger,
+		metrics:      opts.Metrics,
+		now:          opts.Now,
+		stallTimeout: opts.StallTimeout,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.stallTimeout == 0 {
+		s.stallTimeout = time.Minute
+	}
+	if s.metrics == nil {
+		s.metrics = NewMetrics(s.gate, s.store)
+	}
+	return s
+}
+
+// Drain makes the server answer 503 to every new request while in-flight ones finish.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// Handler is the whole HTTP API.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	v1 := func(pattern, route string, h http.HandlerFunc, gated bool) {
+		var next http.Handler = h
+		if gated {
+			next = s.gated(next)
+		}
+		mux.Handle(pattern, s.indexed(route, s.authenticated(next)))
+	}
+	v1("PUT /v1/episodes", "episodes", s.putEpisode, true)
+	v1("POST /v1/heartbeat", "heartbeat", s.heartbeat, true)
+	v1("PUT /v1/host-health/{host}", "host-health", s.putHostHealth, false)
+	v1("GET /v1/host-health/{host}", "host-health", s.getHostHealth, false)
+	v1("GET /v1/host-health", "host-health", s.listHostHealth, false)
+	v1("GET /v1/whoami", "whoami", s.whoami, false)
+	// JSON answers for wrong methods and unknown paths instead of the mux's plain text.
+	for path, allow := range map[string]string{
+		"/v1/episodes": "PUT", "/v1/heartbeat": "POST", "/v1/host-health/{host}": "GET, PUT",
+		"/v1/host-health": "GET", "/v1/whoami": "GET",
+	} {
+		mux.Handle(path, s.indexed("method", methodNotAllowed(allow)))
+	}
+	mux.Handle("/v1/", s.indexed("unknown", http.HandlerFunc(notFound)))
+	mux.HandleFunc("GET /healthz", healthz)
+	mux.HandleFunc("/", notFound)
+
+	var h http.Handler = mux
+	h = s.drainable(h)
+	h = hlog.AccessHandler(s.accessLog)(h)
+	h = hlog.RequestIDHandler("req_id", protocol.HeaderRequestID)(h)
+	h = hlog.NewHandler(s.log)(h)
+	return h
+}
+
+func (s *Server) drainable(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.draining.Load() {
+			w.Header().Set("Connection", "close")
+			w.Header().Set("Retry-After", "30")
+			writeJSON(w, http.StatusServiceUnavailable, apiError{Error: "the receiver is shutting down: retry shortly", Code: codeShuttingDown})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// accessLog logs each request without its headers or query: no token reaches a log.
+func (s *Server) accessLog(r *http.Request, status, size int, dur time.Duration) {
+	ev := hlog.FromRequest(r).Info()
+	if status >= 500 {
+		ev = hlog.FromRequest(r).Warn()
+	}
+	ev.Str("method", r.Method).Str("path", r.URL.Path).Int("status", status).Int("size", size).
+		Dur("dur", dur).Str("remote", r.RemoteAddr).Msg("request")
+}

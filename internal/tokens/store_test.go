@@ -1,0 +1,128 @@
+package tokens
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// syncBuffer collects log output written from whichever goroutine did the reload.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// logsAfterLookup does a Lookup, which is what triggers a reload, then reports whether
+// the logs mention what.
+func logsAfterLookup(s *Store, logs *syncBuffer, what string) func() bool {
+	return func() bool {
+		s.Lookup("c490_probe")
+		return strings.Contains(logs.String(), what)
+	}
+}
+
+func newStore(t *testing.T, interval time.Duration) (*Store, string, string, *syncBuffer) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "tokens.toml")
+	tok, err := Append(path, Identity{Host: "lab-01"}, now)
+	require.NoError(t, err)
+	logs := &syncBuffer{}
+	s, err := openStore(path, zerolog.New(logs), interval)
+	require.NoError(t, err)
+	return s, path, tok, logs
+}
+
+func TestStorePicksUpAppend(t *testing.T) {
+	s, path, first, _ := newStore(t, time.Millisecond)
+	id, ok := s.Lookup(first)
+	require.True(t, ok)
+	assert.Equal(t, "lab-01", id.Host)
+
+	// Lookups race the reload.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					s.Lookup(first)
+				}
+			}
+		})
+	}
+	second, err := Append(path, Identity{Admin: "alice"}, now)
+	require.NoError(t, err)
+	assert.Eventually(t, func() bool {
+		id, ok := s.Lookup(second)
+		return ok && id == Identity{Admin: "alice"}
+	}, 5*time.Second, time.Millisecond)
+	close(stop)
+	wg.Wait()
+	_, ok = s.Lookup(first)
+	assert.True(t, ok)
+}
+
+func TestStoreChecksAtMostOncePerInterval(t *testing.T) {
+	s, path, _, _ := newStore(t, time.Hour)
+	tok, err := Append(path, Identity{Host: "lab-02"}, now)
+	require.NoError(t, err)
+	_, ok := s.Lookup(tok)
+	assert.False(t, ok, "the file must not be checked before the interval is over")
+	s.due.Store(0)
+	_, ok = s.Lookup(tok)
+	assert.True(t, ok)
+}
+
+func TestStoreKeepsOldSetWhenFileBreaks(t *testing.T) {
+	s, path, tok, logs := newStore(t, time.Millisecond)
+	require.NoError(t, os.WriteFile(path, []byte("[[token]]\nsha256 = \"c490_leaked\"\nhost = \"lab-01\"\n"), 0o600))
+	require.Eventually(t, logsAfterLookup(s, logs, "invalid"), 5*time.Second, time.Millisecond)
+	_, ok := s.Lookup(tok)
+	assert.True(t, ok, "a broken file keeps the previous set")
+	assert.NotContains(t, logs.String(), tok)
+	assert.NotContains(t, logs.String(), "c490_leaked")
+
+	require.NoError(t, os.Remove(path))
+	require.Eventually(t, logsAfterLookup(s, logs, "unreadable"), 5*time.Second, time.Millisecond)
+	_, ok = s.Lookup(tok)
+	assert.True(t, ok, "a removed file keeps the previous set")
+
+	tok2, err := Append(path, Identity{Host: "lab-02"}, now)
+	require.NoError(t, err)
+	assert.Eventually(t, func() bool { _, ok := s.Lookup(tok2); return ok }, 5*time.Second, time.Millisecond)
+	_, ok = s.Lookup(tok)
+	assert.False(t, ok, "the file written anew no longer holds the first token")
+}
+
+func TestOpenStoreNeedsAGoodFile(t *testing.T) {
+	dir := t.TempDir()
+	_, err := OpenStore(filepath.Join(dir, "missing.toml"), zerolog.Nop())
+	assert.ErrorContains(t, err, "missing.toml")
+	bad := filepath.Join(dir, "bad.toml")
+	require.NoError(t, os.WriteFile(bad, []byte("[[token]]\nhost = \"lab-01\"\n"), 0o600))
+	_, err = OpenStore(bad, zerolog.Nop())
+	assert.ErrorContains(t, err, "entry 1")
+}
