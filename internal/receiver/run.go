@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/gofrs/flock"
 	"github.com/rs/zerolog"
 
 	"github.com/cis490/cis490/internal/config"
@@ -43,6 +44,11 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, ready func(
 			return fmt.Errorf("serve.tokens_file: %w", err)
 		}
 	}
+	unlock, err := lockDataDir(sc.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	st, err := store.Open(sc.DataDir, store.Options{MinFreeBytes: int64(sc.MinFreeBytes), Logger: log})
 	if err != nil {
 		return err
@@ -117,6 +123,24 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, ready func(
 	}
 	log.Info().Msg("stopped")
 	return nil
+}
+
+// lockDataDir makes sure one receiver owns a data folder: a second one would sweep the
+// first one's uploads in flight from tmp/.
+func lockDataDir(dir string) (func(), error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("serve.data_dir %s: %w", dir, err)
+	}
+	lock := flock.New(filepath.Join(dir, "receiver.lock"))
+	ok, err := lock.TryLock()
+	if err != nil {
+		return nil, fmt.Errorf("lock serve.data_dir %s: %w", dir, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("serve.data_dir %s is in use by another cis490 serve (it holds %s): stop it or choose another data_dir",
+			dir, lock.Path())
+	}
+	return func() { _ = lock.Unlock() }, nil
 }
 
 func newGate(gc config.Gate, log zerolog.Logger) *gate.Gate {

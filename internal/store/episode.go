@@ -1,0 +1,160 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/google/renameio/v2"
+
+	"github.com/cis490/cis490/internal/protocol"
+)
+
+type EpisodeMeta struct {
+	Episode    string    `json:"episode"`
+	Size       int64     `json:"size"`
+	ReceivedAt time.Time `json:"received_at"`
+	Commit     string    `json:"commit"`
+	Remote     string    `json:"remote"`
+}
+
+// PutResult describes the stored episode. For a duplicate (Created false) it carries
+// the values recorded by the upload that stored it first.
+type PutResult struct {
+	SHA256     string
+	Size       int64
+	Created    bool
+	ReceivedAt time.Time
+	Episode    string
+}
+
+const filePerm = 0o640
+
+// Episode reports whether host already stored sha, so a retry can be answered
+// without reading its body.
+func (s *Store) Episode(host, sha string) (EpisodeMeta, bool, error) {
+	if !validHost(host) || !protocol.ValidSHA256(sha) {
+		return EpisodeMeta{}, false, fmt.Errorf("%w: host %q, sha256 %q", ErrBadName, host, sha)
+	}
+	path := filepath.Join(s.episodes, host, sha)
+	st, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return EpisodeMeta{}, false, nil
+	}
+	if err != nil {
+		return EpisodeMeta{}, false, err
+	}
+	// The tarball is linked into place before its .json is written, so a missing or
+	// unreadable .json means an upload still finishing (or a crash in between): the
+	// file itself is the authority.
+	meta := EpisodeMeta{Size: st.Size(), ReceivedAt: st.ModTime().UTC()}
+	data, err := os.ReadFile(path + ".json")
+	if err == nil {
+		err = json.Unmarshal(data, &meta)
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.opts.Logger.Warn().Err(err).Str("path", path+".json").Msg("episode metadata unreadable; using the file's own size and time")
+	}
+	return meta, true, nil
+}
+
+// writeMeta is atomic on its own; the caller's fsync of the host directory makes the
+// rename durable.
+func (s *Store) writeMeta(path string, meta EpisodeMeta) error {
+	data, err := json.Marshal(meta)
+	if err != nil {
+		return err
+	}
+	return noSpace(renameio.WriteFile(path, data, filePerm, renameio.WithTempDir(s.tmp)))
+}
+
+// hostDir creates episodes/<host> and makes its entry durable the first time this
+// process uses it, even when another upload created it a moment ago: that upload
+// may still be fsyncing episodes/ when this one is ready to answer.
+func (s *Store) hostDir(host string) (string, error) {
+	dir := filepath.Join(s.episodes, host)
+	if _, ok := s.hostDirs.Load(host); ok {
+		return dir, nil
+	}
+	if err := os.Mkdir(dir, dirPerm); err != nil && !errors.Is(err, fs.ErrExist) {
+		return "", noSpace(err)
+	}
+	if err := syncDir(s.episodes); err != nil {
+		return "", err
+	}
+	s.hostDirs.Store(host, struct{}{})
+	return dir, nil
+}
+
+// PutEpisode streams body into the store under episodes/<host>/<sha>, verifying its
+// SHA-256 on the way. However many identical uploads race, exactly one is stored and
+// exactly one gets Created; the others are duplicates. Nothing partial is ever kept.
+// meta.ReceivedAt defaults to now; meta.Size is set from the body.
+func (s *Store) PutEpisode(ctx context.Context, host, sha string, body io.Reader, maxBytes int64, meta EpisodeMeta) (PutResult, error) {
+	if !validHost(host) || !protocol.ValidSHA256(sha) || !protocol.ValidEpisode(meta.Episode) {
+		return PutResult{}, fmt.Errorf("%w: host %q, episode %q, sha256 %q", ErrBadName, host, meta.Episode, sha)
+	}
+	if err := s.CheckFree(0); err != nil {
+		return PutResult{}, err
+	}
+	tmpName, size, err := s.receive(ctx, sha, body, maxBytes)
+	if err != nil {
+		return PutResult{}, err
+	}
+	defer os.Remove(tmpName)
+
+	dir, err := s.hostDir(host)
+	if err != nil {
+		return PutResult{}, fmt.Errorf("store episode %s: %w", meta.Episode, err)
+	}
+	final := filepath.Join(dir, sha)
+	// link(2), unlike rename(2), fails when the name exists: the file system picks the
+	// one winner among racing identical uploads, with no lock held across uploads.
+	err = os.Link(tmpName, final)
+	if errors.Is(err, fs.ErrExist) {
+		return s.duplicate(dir, host, sha, meta.Episode)
+	}
+	if err != nil {
+		return PutResult{}, fmt.Errorf("store episode %s: %w", meta.Episode, noSpace(err))
+	}
+
+	meta.Size = size
+	if meta.ReceivedAt.IsZero() {
+		meta.ReceivedAt = time.Now()
+	}
+	meta.ReceivedAt = meta.ReceivedAt.UTC()
+	if err := s.writeMeta(final+".json", meta); err != nil {
+		// The tarball is stored and Episode falls back to its stat, so a retry is a
+		// duplicate; failing here only tells the client to retry.
+		return PutResult{}, fmt.Errorf("store episode %s metadata: %w", meta.Episode, err)
+	}
+	if err := syncDir(dir); err != nil {
+		return PutResult{}, err
+	}
+	return PutResult{SHA256: sha, Size: size, Created: true, ReceivedAt: meta.ReceivedAt, Episode: meta.Episode}, nil
+}
+
+// duplicate answers the loser of a race, or a retry that slipped past the caller's
+// pre-check. The winner may not have fsynced the directory yet, so do it here too.
+func (s *Store) duplicate(dir, host, sha, episode string) (PutResult, error) {
+	if err := syncDir(dir); err != nil {
+		return PutResult{}, err
+	}
+	stored, ok, err := s.Episode(host, sha)
+	if err != nil {
+		return PutResult{}, err
+	}
+	if !ok {
+		return PutResult{}, fmt.Errorf("store episode %s: %s vanished after link reported it exists", episode, sha)
+	}
+	if stored.Episode == "" {
+		stored.Episode = episode
+	}
+	return PutResult{SHA256: sha, Size: stored.Size, ReceivedAt: stored.ReceivedAt, Episode: stored.Episode}, nil
+}

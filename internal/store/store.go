@@ -1,0 +1,149 @@
+// Package store keeps what the receiver accepts on disk (SPEC §3.4): episode tarballs
+// with their metadata, and each host's latest health report. Every file a reader may
+// see appears whole or not at all: it is written in tmp/, fsynced, moved into place,
+// and its directory fsynced.
+package store
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
+
+	"github.com/cis490/cis490/internal/protocol"
+)
+
+// The errors a caller turns into HTTP statuses (SPEC §3.3): 422, 413, 507, 400, 400.
+var (
+	ErrDigestMismatch = errors.New("body does not match the declared SHA-256")
+	ErrTooLarge       = errors.New("body is larger than allowed")
+	ErrNoSpace        = errors.New("not enough free disk space")
+	ErrNotObject      = errors.New("report is not a JSON object")
+	ErrBadName        = errors.New("invalid host, episode or SHA-256 name")
+)
+
+// DigestMismatchError names both digests so the client can tell corruption from a
+// wrong header.
+type DigestMismatchError struct{ Declared, Got string }
+
+func (e *DigestMismatchError) Error() string {
+	return fmt.Sprintf("%v: declared %s, got %s", ErrDigestMismatch, e.Declared, e.Got)
+}
+
+func (e *DigestMismatchError) Is(target error) bool { return target == ErrDigestMismatch }
+
+type Options struct {
+	// MinFreeBytes is the free space an upload must leave behind.
+	MinFreeBytes int64
+	Logger       zerolog.Logger
+}
+
+// Store is safe for concurrent use; uploads never wait on one another.
+type Store struct {
+	dir, episodes, health, tmp string
+	opts                       Options
+
+	// hostDirs remembers the host directories whose entry in episodes/ is known to be
+	// durable, so each costs one extra fsync per process rather than one per upload.
+	hostDirs sync.Map
+}
+
+const dirPerm = 0o750
+
+// Open prepares dataDir and sweeps tmp/: anything there is an upload or a report
+// that a crash interrupted, and nothing refers to it. Only one Store may use a
+// data dir at a time, or the sweep would delete the other's uploads in flight.
+func Open(dataDir string, opts Options) (*Store, error) {
+	if dataDir == "" {
+		return nil, errors.New("open store: no data directory given; set serve.data_dir")
+	}
+	s := &Store{
+		dir:      dataDir,
+		episodes: filepath.Join(dataDir, "episodes"),
+		health:   filepath.Join(dataDir, "host-health"),
+		tmp:      filepath.Join(dataDir, "tmp"),
+		opts:     opts,
+	}
+	for _, d := range []string{dataDir, s.episodes, s.health, s.tmp} {
+		if err := os.MkdirAll(d, dirPerm); err != nil {
+			return nil, fmt.Errorf("open store: %w; check serve.data_dir and that the service user may write there", err)
+		}
+	}
+	if err := syncDir(dataDir); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	n, err := s.sweepTmp()
+	if err != nil {
+		return nil, fmt.Errorf("open store: sweep %s: %w; remove its contents by hand", s.tmp, err)
+	}
+	if n > 0 {
+		opts.Logger.Info().Int("removed", n).Str("dir", s.tmp).Msg("swept leftovers of interrupted uploads")
+	}
+	return s, nil
+}
+
+func (s *Store) sweepTmp() (int, error) {
+	entries, err := os.ReadDir(s.tmp)
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(s.tmp, e.Name())); err != nil {
+			return 0, err
+		}
+	}
+	return len(entries), nil
+}
+
+// CheckFree reports ErrNoSpace when writing need more bytes would leave less than
+// MinFreeBytes free.
+func (s *Store) CheckFree(need int64) error {
+	free, err := s.FreeBytes()
+	if err != nil {
+		return err
+	}
+	avail := int64(min(free, 1<<62))
+	if avail-max(need, 0) < s.opts.MinFreeBytes {
+		return fmt.Errorf("%w: %d bytes free in %s, need %d and must keep min_free_bytes %d",
+			ErrNoSpace, avail, s.dir, need, s.opts.MinFreeBytes)
+	}
+	return nil
+}
+
+// FreeBytes is the space available to the (unprivileged) service user.
+func (s *Store) FreeBytes() (uint64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(s.dir, &st); err != nil {
+		return 0, fmt.Errorf("statfs %s: %w", s.dir, err)
+	}
+	return st.Bavail * uint64(st.Bsize), nil
+}
+
+// noSpace lets callers map a full disk or quota to 507 with errors.Is.
+func noSpace(err error) error {
+	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) {
+		return fmt.Errorf("%w: %w", ErrNoSpace, err)
+	}
+	return err
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", dir, err)
+	}
+	return nil
+}
+
+func validHost(host string) bool {
+	h, ok := protocol.NormalizeHost(host)
+	return ok && h == host
+}
