@@ -1,0 +1,301 @@
+// Package client is the one transport every lab-host command uses to talk to the
+// receiver (SPEC §4.1): TLS with the fleet CA, the client certificate, the bearer
+// token, the host name and code-commit stamp on every request, timeouts, and retries
+// with exponential backoff and jitter for network errors, 429 and 5xx.
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"github.com/rs/zerolog"
+
+	"github.com/cis490/cis490/internal/buildinfo"
+	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/protocol"
+)
+
+// Client talks to the receiver. It is safe for concurrent use.
+type Client struct {
+	base    *url.URL
+	http    *http.Client
+	cfg     config.Receiver
+	host    string
+	token   string
+	commit  string
+	agent   string
+	retries int
+	log     zerolog.Logger
+	// backoff builds the retry schedule; tests shorten it.
+	backoff func() backoff.BackOff
+}
+
+// Options adjust a Client beyond what the configuration says.
+type Options struct {
+	Logger zerolog.Logger
+	// Retries is how many times a failed attempt is retried; -1 means the
+	// configuration's ship.retries.
+	Retries int
+	// Commit overrides the build's commit stamp ("" keeps it).
+	Commit string
+	// MaxBackoff caps the wait between attempts (default 30 s).
+	MaxBackoff time.Duration
+	// InitialBackoff is the first wait (default 500 ms).
+	InitialBackoff time.Duration
+}
+
+// New builds the transport from cfg's [receiver] section and host name.
+func New(cfg config.Config, opts Options) (*Client, error) {
+	rc := cfg.Receiver
+	if rc.URL == "" {
+		return nil, errors.New("receiver.url is not set: point it at the receiver, e.g. https://pi.lab:8490")
+	}
+	base, err := url.Parse(strings.TrimRight(rc.URL, "/"))
+	if err != nil {
+		return nil, fmt.Errorf("receiver.url %q: %w", rc.URL, err)
+	}
+	tlsCfg, err := clientTLS(rc)
+	if err != nil {
+		return nil, err
+	}
+	token, err := readToken(rc.TokenFile)
+	if err != nil {
+		return nil, err
+	}
+	dialer := &net.Dialer{Timeout: rc.Timeout, KeepAlive: 30 * time.Second}
+	transport := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		TLSClientConfig:       tlsCfg,
+		TLSHandshakeTimeout:   rc.Timeout,
+		ResponseHeaderTimeout: rc.Timeout, // counted from the end of the request body
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   4,
+		ForceAttemptHTTP2:     true,
+	}
+	c := &Client{
+		base:    base,
+		http:    &http.Client{Transport: transport},
+		cfg:     rc,
+		host:    cfg.Host,
+		token:   token,
+		commit:  buildinfo.Get().Commit,
+		agent:   "cis490/" + buildinfo.Get().Version,
+		retries: cfg.Ship.Retries,
+		log:     opts.Logger,
+	}
+	if opts.Commit != "" {
+		c.commit = opts.Commit
+	}
+	if opts.Retries >= 0 {
+		c.retries = opts.Retries
+	}
+	initial, maxWait := opts.InitialBackoff, opts.MaxBackoff
+	if initial <= 0 {
+		initial = 500 * time.Millisecond
+	}
+	if maxWait <= 0 {
+		maxWait = 30 * time.Second
+	}
+	c.backoff = func() backoff.BackOff {
+		b := backoff.NewExponentialBackOff()
+		b.InitialInterval, b.MaxInterval, b.RandomizationFactor, b.Multiplier = initial, maxWait, 0.5, 2
+		return b
+	}
+	return c, nil
+}
+
+func clientTLS(rc config.Receiver) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if rc.CAFile != "" {
+		pem, err := os.ReadFile(rc.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("receiver.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("receiver.ca_file %s: no PEM certificate in it", rc.CAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if (rc.CertFile == "") != (rc.KeyFile == "") {
+		return nil, errors.New("receiver.cert_file and receiver.key_file go together: set both or neither")
+	}
+	if rc.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(rc.CertFile, rc.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("client certificate (receiver.cert_file %s, key_file %s): %w", rc.CertFile, rc.KeyFile, err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
+
+func readToken(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("receiver.token_file: %w", err)
+	}
+	token := strings.TrimSpace(string(b))
+	if token == "" || strings.ContainsAny(token, " \t\r\n") {
+		return "", fmt.Errorf("receiver.token_file %s: expected one token (from `cis490 token new --host NAME` on the receiver)", path)
+	}
+	return token, nil
+}
+
+// Host is the fleet name this client acts as.
+func (c *Client) Host() string { return c.host }
+
+// Commit is the stamp sent in X-Cis490-Code-Commit ("" when unstamped).
+func (c *Client) Commit() string { return c.commit }
+
+// URL is the receiver's base URL.
+func (c *Client) URL() string { return c.base.String() }
+
+// Request is one API call. Body, when set, is called once per attempt so a retry
+// sends the whole body again (a file is reopened or rewound, never buffered).
+type Request struct {
+	Method string
+	Path   string
+	Header http.Header
+	Body   func() (io.ReadCloser, int64, error)
+	// NoRetry sends the request once (streams that follow the server).
+	NoRetry bool
+}
+
+// Do sends r, retrying network errors, 429 and 5xx with exponential backoff and
+// jitter. The final answer is returned whatever its status; err is set only when no
+// answer came (it names the URL and what to check). The caller closes the body.
+func (c *Client) Do(ctx context.Context, r Request) (*http.Response, error) {
+	attempt := 0
+	op := func() (*http.Response, error) {
+		attempt++
+		res, err := c.once(ctx, r)
+		if err != nil {
+			if ctx.Err() != nil || !retryableErr(err) {
+				return nil, backoff.Permanent(err)
+			}
+			return nil, err
+		}
+		if res.StatusCode == http.StatusTooManyRequests || res.StatusCode >= 500 {
+			if wait := retryAfter(res); wait > 0 {
+				drain(res)
+				return nil, &backoff.RetryAfterError{Duration: wait}
+			}
+			return res, &statusRetry{res: res}
+		}
+		return res, nil
+	}
+	opts := []backoff.RetryOption{
+		backoff.WithBackOff(c.backoff()),
+		backoff.WithMaxTries(uint(c.retries) + 1),
+		backoff.WithMaxElapsedTime(0),
+		backoff.WithNotify(func(err error, wait time.Duration) {
+			var sr *statusRetry
+			if errors.As(err, &sr) {
+				drain(sr.res) // this answer is superseded by the retry
+			}
+			c.log.Warn().Str("url", c.base.String()+r.Path).Int("attempt", attempt).Dur("retry_in", wait).Msg(describe(err))
+		}),
+	}
+	if r.NoRetry {
+		opts = append(opts, backoff.WithMaxTries(1))
+	}
+	res, err := backoff.Retry(ctx, op, opts...)
+	var sr *statusRetry
+	if errors.As(err, &sr) {
+		return sr.res, nil
+	}
+	if err != nil {
+		return nil, c.explain(err, r.Path)
+	}
+	return res, nil
+}
+
+func (c *Client) once(ctx context.Context, r Request) (*http.Response, error) {
+	var body io.ReadCloser
+	var size int64
+	if r.Body != nil {
+		var err error
+		if body, size, err = r.Body(); err != nil {
+			return nil, backoff.Permanent(err)
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, r.Method, c.base.String()+r.Path, body)
+	if err != nil {
+		if body != nil {
+			body.Close()
+		}
+		return nil, backoff.Permanent(err)
+	}
+	if body != nil {
+		req.ContentLength = size
+	}
+	for k, v := range r.Header {
+		req.Header[k] = v
+	}
+	req.Header.Set("User-Agent", c.agent)
+	req.Header.Set(protocol.HeaderHost, c.host)
+	if c.commit != "" {
+		req.Header.Set(protocol.HeaderCommit, c.commit)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	return c.http.Do(req)
+}
+
+// statusRetry carries a retryable answer through backoff so the last one can be
+// returned when the retries run out.
+type statusRetry struct{ res *http.Response }
+
+func (s *statusRetry) Error() string { return "receiver answered " + s.res.Status }
+
+func drain(res *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+	res.Body.Close()
+}
+
+func retryAfter(res *http.Response) time.Duration {
+	v := res.Header.Get("Retry-After")
+	if v == "" {
+		return 0
+	}
+	if secs, err := time.ParseDuration(v + "s"); err == nil && secs > 0 && secs <= 5*time.Minute {
+		return secs
+	}
+	return 0
+}
+
+// retryableErr says whether a transport error may go away on its own. Certificate
+// problems and bad URLs will not.
+func retryableErr(err error) bool {
+	var certErr *tls.CertificateVerificationError
+	var unknownAuth x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var alert tls.AlertError
+	switch {
+	case errors.As(err, &certErr), errors.As(err, &unknownAuth), errors.As(err, &hostErr), errors.As(err, &invalid), errors.As(err, &alert):
+		return false
+	}
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) && strings.Contains(urlErr.Err.Error(), "unsupported protocol scheme") {
+		return false
+	}
+	return true
+}
