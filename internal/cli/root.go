@@ -104,6 +104,7 @@ Exit codes: 0 success, 1 failure, 2 usage or configuration error.`,
 
 	root.AddCommand(
 		newServeCmd(a),
+		newShipCmd(a),
 		newTokenCmd(a),
 		newVersionCmd(a),
 	)

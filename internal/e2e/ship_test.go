@@ -1,0 +1,342 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cis490/cis490/internal/index"
+	"github.com/cis490/cis490/internal/testpki"
+)
+
+// labHost is a lab host's configuration and spool in a temp folder.
+type labHost struct {
+	name, cfg, spool string
+	env              []string
+}
+
+func newLabHost(t *testing.T, name, receiverURL string, extra string) *labHost {
+	t.Helper()
+	dir := t.TempDir()
+	h := &labHost{name: name, cfg: filepath.Join(dir, "lab-host.toml"), spool: filepath.Join(dir, "spool"), env: Env(t)}
+	require.NoError(t, os.WriteFile(h.cfg, []byte(fmt.Sprintf(`host = %q
+[receiver]
+url = %q
+timeout = "5s"
+[ship]
+spool_dir = %q
+retries = 1
+%s`, name, receiverURL, h.spool, extra)), 0o600))
+	require.NoError(t, os.MkdirAll(filepath.Join(h.spool, "outbox"), 0o750))
+	return h
+}
+
+func (h *labHost) drop(t *testing.T, name string, data []byte, age time.Duration) string {
+	t.Helper()
+	p := filepath.Join(h.spool, "outbox", name)
+	require.NoError(t, os.WriteFile(p, data, 0o640))
+	if age > 0 {
+		old := time.Now().Add(-age)
+		require.NoError(t, os.Chtimes(p, old, old))
+	}
+	return p
+}
+
+func (h *labHost) ship(t *testing.T, binary string, args ...string) Result {
+	t.Helper()
+	return Run(t, binary, h.env, nil, append([]string{"--config", h.cfg, "ship"}, args...)...)
+}
+
+func names(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	require.NoError(t, err)
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+// receiverIndex reads the receiver's request index (the server fsyncs it within a
+// second; lines are written before the answer is sent, so they are in the page cache).
+func receiverIndex(t *testing.T, data string) []index.Entry {
+	t.Helper()
+	var out []index.Entry
+	now := time.Now()
+	_, err := index.Read(filepath.Join(data, "index"), now.Add(-time.Hour), now.Add(time.Hour), func(e index.Entry) error {
+		out = append(out, e)
+		return nil
+	})
+	require.NoError(t, err)
+	return out
+}
+
+func count(entries []index.Entry, route string, status int) int {
+	n := 0
+	for _, e := range entries {
+		if e.Route == route && (status == 0 || e.Status == status) {
+			n++
+		}
+	}
+	return n
+}
+
+func startOpenReceiver(t *testing.T, args ...string) (*Server, string) {
+	t.Helper()
+	data := t.TempDir()
+	srv := StartServe(t, bin, Env(t), "http", append([]string{"--listen", "127.0.0.1:0", "--data-dir", data}, args...)...)
+	return srv, data
+}
+
+func TestShipDrainsOutboxExactlyOnce(t *testing.T) {
+	t.Parallel()
+	srv, data := startOpenReceiver(t)
+	h := newLabHost(t, "lab-07", srv.URL, "")
+	files := map[string][]byte{
+		"ep-1.tar": []byte("first"), "ep-2.tar": bytes.Repeat([]byte("second "), 100000), "ep-3.tar.gz": {0, 1, 2, 3},
+	}
+	for i, name := range []string{"ep-1.tar", "ep-2.tar", "ep-3.tar.gz"} {
+		h.drop(t, name, files[name], time.Duration(3-i)*time.Minute)
+	}
+	h.drop(t, "ep-4.tar.part", []byte("still writing"), 0)
+	h.drop(t, ".ep-5.tar", []byte("still writing"), 0)
+
+	r := h.ship(t, bin)
+	require.Equal(t, 0, r.Code, r.Stderr)
+	assert.Contains(t, r.Stdout, "shipped 3, duplicates 0, kept 0, rejected 0")
+	for name, content := range files {
+		stored, err := os.ReadFile(filepath.Join(data, "episodes", "lab-07", sum(content)))
+		require.NoError(t, err, name)
+		assert.Equal(t, content, stored, name)
+	}
+	assert.ElementsMatch(t, []string{".ep-5.tar", "ep-4.tar.part"}, names(t, filepath.Join(h.spool, "outbox")))
+	assert.ElementsMatch(t, []string{"ep-1.tar", "ep-2.tar", "ep-3.tar.gz"}, names(t, filepath.Join(h.spool, "sent")))
+
+	// Oldest first.
+	var order []string
+	for _, e := range receiverIndex(t, data) {
+		if e.Route == "episodes" {
+			order = append(order, e.SHA256)
+		}
+	}
+	assert.Equal(t, []string{sum(files["ep-1.tar"]), sum(files["ep-2.tar"]), sum(files["ep-3.tar.gz"])}, order)
+
+	// An empty outbox still heartbeats.
+	r = h.ship(t, bin)
+	require.Equal(t, 0, r.Code, r.Stderr)
+	idx := receiverIndex(t, data)
+	assert.Equal(t, 2, count(idx, "heartbeat", http.StatusNoContent))
+	assert.Equal(t, 3, count(idx, "episodes", http.StatusCreated))
+	assert.Equal(t, 3, count(idx, "episodes", 0), "each file uploaded exactly once")
+}
+
+func TestShipWhileReceiverDownKeepsFiles(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens here now
+	h := newLabHost(t, "lab-08", "http://"+addr, "")
+	h.drop(t, "a.tar", []byte("a"), time.Minute)
+	h.drop(t, "b.tar", []byte("b"), 0)
+
+	r := h.ship(t, bin)
+	assert.NotEqual(t, 0, r.Code)
+	assert.Contains(t, r.Stderr, "connection refused")
+	assert.ElementsMatch(t, []string{"a.tar", "b.tar"}, names(t, filepath.Join(h.spool, "outbox")), "nothing lost")
+
+	data := t.TempDir()
+	srv := StartServe(t, bin, Env(t), "http", "--listen", addr, "--data-dir", data)
+	r = h.ship(t, bin)
+	require.Equal(t, 0, r.Code, r.Stderr)
+	assert.Contains(t, r.Stdout, "shipped 2")
+	assert.Empty(t, names(t, filepath.Join(h.spool, "outbox")))
+	assert.Equal(t, 2, count(receiverIndex(t, data), "episodes", http.StatusCreated))
+	srv.Stop(t)
+}
+
+func TestShipStopsAtRefusedCommit(t *testing.T) {
+	t.Parallel()
+	const refused = "badc0ffee0000000000000000000000000000000"
+	stamped, err := Build(t.TempDir(), refused)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	allow := filepath.Join(dir, "allowlist")
+	require.NoError(t, os.WriteFile(allow, []byte("1234567890abcdef1234567890abcdef12345678\n"), 0o600))
+	cfg := filepath.Join(dir, "receiver.toml")
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf("[serve.gate]\nallowlist_file = %q\n", allow)), 0o600))
+	srv, data := startOpenReceiver(t, "--config", cfg)
+	h := newLabHost(t, "lab-09", srv.URL, "")
+	for _, n := range []string{"a.tar", "b.tar", "c.tar"} {
+		h.drop(t, n, []byte(n), 0)
+	}
+	r := h.ship(t, stamped)
+	assert.Equal(t, 1, r.Code)
+	assert.Contains(t, r.Stderr, refused, "the message names this build's commit")
+	assert.Contains(t, r.Stderr, "update cis490")
+	assert.Len(t, names(t, filepath.Join(h.spool, "outbox")), 3, "files kept")
+	idx := receiverIndex(t, data)
+	assert.Equal(t, 1, count(idx, "heartbeat", http.StatusUpgradeRequired), "stopped after the first refusal")
+	assert.Equal(t, 0, count(idx, "episodes", 0))
+}
+
+func TestShipRejectsWhatTheReceiverRejects(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "receiver.toml")
+	require.NoError(t, os.WriteFile(cfg, []byte("[serve]\nmax_episode_bytes = 1000\n"), 0o600))
+	srv, _ := startOpenReceiver(t, "--config", cfg)
+
+	// Bytes corrupted on the way: a proxy flips one byte of every body before the real
+	// receiver sees it, which then answers 422 on its own.
+	target, err := url.Parse(srv.URL)
+	require.NoError(t, err)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	corrupt := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			body, _ := io.ReadAll(r.Body)
+			body[0] ^= 0xff
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer corrupt.Close()
+
+	h := newLabHost(t, "lab-10", corrupt.URL, "")
+	h.drop(t, "corrupt.tar", []byte("will be corrupted"), 0)
+	r := h.ship(t, bin)
+	assert.Equal(t, 0, r.Code, "the outbox is empty afterwards: %s", r.Stderr)
+	assert.Contains(t, r.Stdout, "rejected 1")
+	reason, err := os.ReadFile(filepath.Join(h.spool, "rejected", "corrupt.tar.reason"))
+	require.NoError(t, err)
+	assert.Contains(t, string(reason), "422")
+	assert.Contains(t, string(reason), "SHA-256")
+
+	big := newLabHost(t, "lab-11", srv.URL, "")
+	big.drop(t, "big.tar", bytes.Repeat([]byte("x"), 5000), 0)
+	r = big.ship(t, bin)
+	assert.Equal(t, 0, r.Code, r.Stderr)
+	reason, err = os.ReadFile(filepath.Join(big.spool, "rejected", "big.tar.reason"))
+	require.NoError(t, err)
+	assert.Contains(t, string(reason), "413")
+	_, err = os.Stat(filepath.Join(big.spool, "rejected", "big.tar"))
+	assert.NoError(t, err, "the tarball itself is kept in rejected/")
+}
+
+func TestShipSweepsTheSpool(t *testing.T) {
+	t.Parallel()
+	srv, _ := startOpenReceiver(t)
+	h := newLabHost(t, "lab-12", srv.URL, "max_age = \"2d\"\nkeep_sent = \"1d\"\n")
+	h.drop(t, "stale.tar", []byte("stale"), 3*24*time.Hour)
+	h.drop(t, "abandoned.tar.part", []byte("x"), 2*time.Hour)
+	h.drop(t, "fresh.tar.part", []byte("x"), 10*time.Minute)
+	h.drop(t, "ok.tar", []byte("ok"), time.Hour)
+	require.NoError(t, os.MkdirAll(filepath.Join(h.spool, "sent"), 0o750))
+	for name, age := range map[string]time.Duration{"old-sent.tar": 2 * 24 * time.Hour, "new-sent.tar": time.Hour} {
+		p := filepath.Join(h.spool, "sent", name)
+		require.NoError(t, os.WriteFile(p, []byte(name), 0o640))
+		old := time.Now().Add(-age)
+		require.NoError(t, os.Chtimes(p, old, old))
+	}
+	r := h.ship(t, bin)
+	require.Equal(t, 0, r.Code, r.Stderr)
+	assert.Equal(t, []string{"fresh.tar.part"}, names(t, filepath.Join(h.spool, "outbox")))
+	assert.ElementsMatch(t, []string{"new-sent.tar", "ok.tar"}, names(t, filepath.Join(h.spool, "sent")))
+	assert.ElementsMatch(t, []string{"stale.tar", "stale.tar.reason"}, names(t, filepath.Join(h.spool, "rejected")))
+	reason, err := os.ReadFile(filepath.Join(h.spool, "rejected", "stale.tar.reason"))
+	require.NoError(t, err)
+	var why map[string]any
+	require.NoError(t, json.Unmarshal(reason, &why))
+	assert.Contains(t, why["reason"], "ship.max_age")
+}
+
+func TestConcurrentShipRunsNeverUploadTwice(t *testing.T) {
+	t.Parallel()
+	srv, data := startOpenReceiver(t)
+	h := newLabHost(t, "lab-13", srv.URL, "")
+	for i := range 20 {
+		h.drop(t, fmt.Sprintf("ep-%02d.tar", i), bytes.Repeat([]byte{byte(i)}, 200000), 0)
+	}
+	var wg sync.WaitGroup
+	results := make([]Result, 3)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = Run(t, bin, h.env, nil, "--config", h.cfg, "ship")
+		}()
+	}
+	wg.Wait()
+	for _, r := range results {
+		assert.Equal(t, 0, r.Code, r.Stderr)
+	}
+	idx := receiverIndex(t, data)
+	assert.Equal(t, 20, count(idx, "episodes", http.StatusCreated))
+	assert.Equal(t, 20, count(idx, "episodes", 0), "no file uploaded twice")
+	assert.Empty(t, names(t, filepath.Join(h.spool, "outbox")))
+}
+
+func TestShipOverMutualTLS(t *testing.T) {
+	t.Parallel()
+	ca := testpki.NewCA(t, "fleet")
+	server := ca.Server("receiver")
+	client := ca.Client("lab-14")
+	dir := t.TempDir()
+	tokensFile := filepath.Join(dir, "tokens.toml")
+	cfg := filepath.Join(dir, "receiver.toml")
+	data := filepath.Join(dir, "data")
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`[serve]
+listen = "127.0.0.1:0"
+data_dir = %q
+tokens_file = %q
+[serve.tls]
+cert_file = %q
+key_file = %q
+client_ca_file = %q
+`, data, tokensFile, server.CertFile, server.KeyFile, ca.CertPEM)), 0o600))
+	env := Env(t)
+	minted := Run(t, bin, env, nil, "--config", cfg, "token", "new", "--host", "lab-14")
+	require.Equal(t, 0, minted.Code, minted.Stderr)
+	tokenFile := filepath.Join(dir, "lab-14.token")
+	require.NoError(t, os.WriteFile(tokenFile, []byte(minted.Stdout), 0o600))
+	srv := StartServe(t, bin, env, "https", "--config", cfg)
+
+	h := newLabHost(t, "lab-14", srv.URL, "")
+	require.NoError(t, os.WriteFile(h.cfg, []byte(fmt.Sprintf(`host = "lab-14"
+[receiver]
+url = %q
+token_file = %q
+ca_file = %q
+cert_file = %q
+key_file = %q
+[ship]
+spool_dir = %q
+retries = 0
+`, srv.URL, tokenFile, ca.CertPEM, client.CertFile, client.KeyFile, h.spool)), 0o600))
+	h.drop(t, "secure.tar", []byte("over mTLS"), 0)
+	r := h.ship(t, bin)
+	require.Equal(t, 0, r.Code, r.Stderr)
+	assert.Contains(t, r.Stdout, "shipped 1")
+	_, err := os.Stat(filepath.Join(data, "episodes", "lab-14", sum([]byte("over mTLS"))))
+	assert.NoError(t, err)
+	assert.NotContains(t, r.Stderr, strings.TrimSpace(minted.Stdout), "no token in the client's logs")
+}

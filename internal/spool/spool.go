@@ -1,0 +1,142 @@
+// Package spool is the lab host's spool folder (SPEC §4.2): producers drop finished
+// tarballs in outbox/, ship moves them to sent/ or rejected/.
+package spool
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/renameio/v2"
+)
+
+// Folder names inside the spool.
+const (
+	Outbox   = "outbox"
+	Sent     = "sent"
+	Rejected = "rejected"
+	// ReasonSuffix names the file beside a rejected tarball that says why.
+	ReasonSuffix = ".reason"
+)
+
+// Spool is one spool folder.
+type Spool struct{ Dir string }
+
+// New returns the spool at dir; Prepare creates its folders.
+func New(dir string) Spool { return Spool{Dir: dir} }
+
+func (s Spool) Path(sub string) string { return filepath.Join(s.Dir, sub) }
+
+// Prepare creates outbox/, sent/ and rejected/ if they are missing.
+func (s Spool) Prepare() error {
+	for _, sub := range []string{Outbox, Sent, Rejected} {
+		if err := os.MkdirAll(s.Path(sub), 0o750); err != nil {
+			return fmt.Errorf("spool %s: %w (check ship.spool_dir and its permissions)", s.Dir, err)
+		}
+	}
+	return nil
+}
+
+// InProgress reports whether a producer is still writing name: such names start
+// with a dot or end in .part, and are left alone.
+func InProgress(name string) bool {
+	return strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".part")
+}
+
+// File is a regular file in one of the spool's folders.
+type File struct {
+	Name    string
+	Path    string
+	Size    int64
+	ModTime time.Time
+}
+
+// List returns the regular files of sub, oldest first (then by name).
+func (s Spool) List(sub string) ([]File, error) {
+	entries, err := os.ReadDir(s.Path(sub))
+	if err != nil {
+		return nil, err
+	}
+	var files []File
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		info, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // moved away meanwhile
+		} else if err != nil {
+			return nil, err
+		}
+		files = append(files, File{Name: e.Name(), Path: filepath.Join(s.Path(sub), e.Name()), Size: info.Size(), ModTime: info.ModTime()})
+	}
+	sort.Slice(files, func(i, j int) bool {
+		if !files[i].ModTime.Equal(files[j].ModTime) {
+			return files[i].ModTime.Before(files[j].ModTime)
+		}
+		return files[i].Name < files[j].Name
+	})
+	return files, nil
+}
+
+// Queue returns the finished files waiting in outbox/, oldest first.
+func (s Spool) Queue() ([]File, error) {
+	all, err := s.List(Outbox)
+	if err != nil {
+		return nil, err
+	}
+	queue := all[:0]
+	for _, f := range all {
+		if !InProgress(f.Name) {
+			queue = append(queue, f)
+		}
+	}
+	return queue, nil
+}
+
+// Reason is what a .reason file says about a rejected tarball.
+type Reason struct {
+	RejectedAt time.Time `json:"rejected_at"`
+	Status     int       `json:"status,omitempty"`
+	Reason     string    `json:"reason"`
+}
+
+// Reject moves f from outbox/ to rejected/ and writes the reason beside it. The
+// reason is written first, so a tarball never sits in rejected/ unexplained.
+func (s Spool) Reject(f File, why Reason) error {
+	b, err := json.Marshal(why)
+	if err != nil {
+		return err
+	}
+	dst := filepath.Join(s.Path(Rejected), f.Name)
+	if err := renameio.WriteFile(dst+ReasonSuffix, append(b, '\n'), 0o640); err != nil {
+		return fmt.Errorf("write reason for %s: %w", f.Name, err)
+	}
+	if err := os.Rename(f.Path, dst); err != nil {
+		return fmt.Errorf("move %s to rejected/: %w", f.Name, err)
+	}
+	return syncDir(s.Path(Rejected))
+}
+
+// MarkSent moves f from outbox/ to sent/.
+func (s Spool) MarkSent(f File) error {
+	if err := os.Rename(f.Path, filepath.Join(s.Path(Sent), f.Name)); err != nil {
+		return fmt.Errorf("move %s to sent/: %w", f.Name, err)
+	}
+	return syncDir(s.Path(Sent))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
