@@ -11,9 +11,11 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -339,4 +341,43 @@ retries = 0
 	_, err := os.Stat(filepath.Join(data, "episodes", "lab-14", sum([]byte("over mTLS"))))
 	assert.NoError(t, err)
 	assert.NotContains(t, r.Stderr, strings.TrimSpace(minted.Stdout), "no token in the client's logs")
+}
+
+func TestShipWatchShipsFilesAsTheyAppear(t *testing.T) {
+	t.Parallel()
+	srv, data := startOpenReceiver(t)
+	h := newLabHost(t, "lab-15", srv.URL, "")
+	h.drop(t, "before.tar", []byte("before"), 0)
+	cmd := exec.Command(bin, "--config", h.cfg, "ship", "--watch")
+	cmd.Env = h.env
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+	stored := func(content string) func() bool {
+		return func() bool {
+			_, err := os.Stat(filepath.Join(data, "episodes", "lab-15", sum([]byte(content))))
+			return err == nil
+		}
+	}
+	require.Eventually(t, stored("before"), 10*time.Second, 20*time.Millisecond, "the first pass ships what is there")
+	// A producer writes under a .part name, then renames: only the final name ships.
+	part := h.drop(t, "after.tar.part", []byte("after"), 0)
+	require.NoError(t, os.Rename(part, filepath.Join(h.spool, "outbox", "after.tar")))
+	require.Eventually(t, stored("after"), 10*time.Second, 20*time.Millisecond, "a new file ships without waiting for the timer")
+	require.Eventually(t, func() bool { return len(names(t, filepath.Join(h.spool, "outbox"))) == 0 }, 5*time.Second, 20*time.Millisecond)
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-done:
+		assert.NoError(t, err, stderr.String())
+	case <-time.After(10 * time.Second):
+		t.Fatal("ship --watch did not stop on SIGTERM")
+	}
+	idx := receiverIndex(t, data)
+	assert.GreaterOrEqual(t, count(idx, "heartbeat", http.StatusNoContent), 1)
+	assert.Equal(t, 0, count(idx, "episodes", http.StatusOK), "nothing sent twice")
 }
