@@ -42,6 +42,10 @@ func callerOf(r *http.Request) caller {
 func (s *Server) authenticated(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := recordOf(r)
+		// Like the claimed host below, the stamp is noted before authentication: fleet
+		// health reports what code a refused host runs, and a stamped request must not
+		// be indexed as unstamped.
+		s.stamp(r)
 		claimed, ok := claimedHost(r)
 		if !ok {
 			fail(w, r, http.StatusBadRequest, codeBadRequest,
@@ -94,6 +98,7 @@ func (s *Server) identify(r *http.Request, claimed string) (caller, int, string)
 		return caller{Host: claimed, Admin: id.Admin, Role: roleAdmin}, 0, ""
 	}
 	if claimed != "" && claimed != id.Host {
+		recordOf(r).Host = id.Host // the token proves who is calling; the header does not
 		return caller{}, http.StatusForbidden, "this token belongs to host " + id.Host + ", not " + claimed
 	}
 	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && !certNames(r.TLS.VerifiedChains[0][0], id.Host) {

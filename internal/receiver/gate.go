@@ -9,19 +9,18 @@ import (
 	"github.com/cis490/cis490/internal/protocol"
 )
 
-// stamp records the request's code-commit stamp and returns the gate's view of it.
-// Every route records the stamp; only gated routes act on the decision.
-func (s *Server) stamp(r *http.Request) gate.Decision {
+// stamp records the request's code-commit stamp and the gate's view of it. Every
+// route records the stamp; only gated routes act on the decision.
+func (s *Server) stamp(r *http.Request) {
 	d := s.gate.Check(r.Header.Get(protocol.HeaderCommit))
 	rec := recordOf(r)
-	rec.Commit, rec.Stamped = d.Commit, d.Stamped
-	return d
+	rec.Commit, rec.Stamped, rec.Gate = d.Commit, d.Stamped, d
 }
 
 // gated refuses requests from code outside the allow-list (SPEC §3.2).
 func (s *Server) gated(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		d := s.stamp(r)
+		d := recordOf(r).Gate
 		switch {
 		case d.Reason == gate.ReasonMalformed:
 			fail(w, r, http.StatusBadRequest, codeBadRequest,

@@ -43,7 +43,6 @@ func (s *Server) pathHost(w http.ResponseWriter, r *http.Request) (string, bool)
 // putHostHealth stores a doctor report. Never gated: a host running refused code must
 // still be able to say that it is sick.
 func (s *Server) putHostHealth(w http.ResponseWriter, r *http.Request) {
-	s.stamp(r)
 	host, ok := s.pathHost(w, r)
 	if !ok {
 		return
@@ -78,7 +77,6 @@ func (s *Server) putHostHealth(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getHostHealth(w http.ResponseWriter, r *http.Request) {
-	s.stamp(r)
 	host, ok := s.pathHost(w, r)
 	if !ok {
 		return
@@ -96,7 +94,6 @@ func (s *Server) getHostHealth(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listHostHealth(w http.ResponseWriter, r *http.Request) {
-	s.stamp(r)
 	if !callerOf(r).isAdmin() {
 		fail(w, r, http.StatusForbidden, codeForbidden, "every host's reports are for the admin: use an admin token")
 		return
@@ -122,7 +119,7 @@ type whoamiResponse struct {
 }
 
 func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
-	d, c := s.stamp(r), callerOf(r)
+	d, c := recordOf(r).Gate, callerOf(r)
 	allowed := d.Allowed
 	if !d.Stamped && s.unstamped == config.UnstampedReject {
 		allowed = false
@@ -133,7 +130,11 @@ func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func healthz(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		s.refuseDraining(w, r)
+		return
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, _ = io.WriteString(w, "ok\n")
 }

@@ -72,7 +72,7 @@ func NewMetrics(g *gate.Gate, st *store.Store) *Metrics {
 func (m *Metrics) observe(route string, status int, bytes int64, dur time.Duration) {
 	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 	m.received.Add(float64(bytes))
-	if route == "episodes" && status < 300 {
+	if route == "episodes" && status == http.StatusCreated { // duplicates are answered without reading the body
 		m.upload.Observe(dur.Seconds())
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/rs/zerolog/hlog"
 
+	"github.com/cis490/cis490/internal/gate"
 	"github.com/cis490/cis490/internal/index"
 )
 
@@ -21,6 +22,8 @@ type record struct {
 	Commit  string
 	Stamped bool
 	Error   string
+	// Gate is the version gate's view of the request's stamp.
+	Gate gate.Decision
 }
 
 // recordOf returns the request's record; a throwaway one outside the /v1 tree, so
@@ -62,7 +65,12 @@ func (s *Server) indexed(route string, next http.Handler) http.Handler {
 		start := time.Now()
 		rec := &record{Route: route}
 		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), recordKey{}, rec)))
+		r = r.WithContext(context.WithValue(r.Context(), recordKey{}, rec))
+		if s.draining.Load() {
+			s.refuseDraining(sw, r)
+		} else {
+			next.ServeHTTP(sw, r)
+		}
 		if sw.status == 0 {
 			sw.status = http.StatusOK
 		}

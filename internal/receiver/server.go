@@ -101,30 +101,25 @@ func (s *Server) Handler() http.Handler {
 		"/v1/episodes": "PUT", "/v1/heartbeat": "POST", "/v1/host-health/{host}": "GET, PUT",
 		"/v1/host-health": "GET", "/v1/whoami": "GET",
 	} {
-		mux.Handle(path, s.indexed("method", methodNotAllowed(allow)))
+		mux.Handle(path, s.indexed("method", s.authenticated(methodNotAllowed(allow))))
 	}
-	mux.Handle("/v1/", s.indexed("unknown", http.HandlerFunc(notFound)))
-	mux.HandleFunc("GET /healthz", healthz)
+	mux.Handle("/v1/", s.indexed("unknown", s.authenticated(http.HandlerFunc(notFound))))
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.Handle("/healthz", methodNotAllowed("GET"))
 	mux.HandleFunc("/", notFound)
 
 	var h http.Handler = mux
-	h = s.drainable(h)
 	h = hlog.AccessHandler(s.accessLog)(h)
 	h = hlog.RequestIDHandler("req_id", protocol.HeaderRequestID)(h)
 	h = hlog.NewHandler(s.log)(h)
 	return h
 }
 
-func (s *Server) drainable(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.draining.Load() {
-			w.Header().Set("Connection", "close")
-			w.Header().Set("Retry-After", "30")
-			writeJSON(w, http.StatusServiceUnavailable, apiError{Error: "the receiver is shutting down: retry shortly", Code: codeShuttingDown})
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+// refuseDraining answers 503 once shutdown has begun; requests in flight finish.
+func (s *Server) refuseDraining(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Connection", "close")
+	w.Header().Set("Retry-After", "30")
+	fail(w, r, http.StatusServiceUnavailable, codeShuttingDown, "the receiver is shutting down: retry shortly")
 }
 
 // accessLog logs each request without its headers or query: no token reaches a log.
