@@ -290,7 +290,8 @@ func retryableErr(err error) bool {
 	var invalid x509.CertificateInvalidError
 	var alert tls.AlertError
 	switch {
-	case errors.As(err, &certErr), errors.As(err, &unknownAuth), errors.As(err, &hostErr), errors.As(err, &invalid), errors.As(err, &alert):
+	case errors.As(err, &certErr), errors.As(err, &unknownAuth), errors.As(err, &hostErr), errors.As(err, &invalid), errors.As(err, &alert),
+		isRemoteTLSAlert(err):
 		return false
 	}
 	var urlErr *url.Error

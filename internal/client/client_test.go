@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -217,4 +218,23 @@ func TestNewRejectsBadSettings(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
+}
+
+func TestRefusedClientCertificateIsNotRetriedAndNamesTheCertFile(t *testing.T) {
+	t.Parallel()
+	ca := testpki.NewCA(t, "fleet")
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.Server("receiver").TLS}, ClientCAs: ca.Pool(), ClientAuth: tls.RequireAndVerifyClientCert}
+	srv.StartTLS()
+	defer srv.Close()
+	expired := ca.ClientExpiring("lab-07", time.Now().Add(-time.Hour))
+	cfg := testConfig(t, srv.URL)
+	cfg.Receiver.CAFile, cfg.Receiver.CertFile, cfg.Receiver.KeyFile = ca.CertPEM, expired.CertFile, expired.KeyFile
+	c := newTestClient(t, cfg)
+	start := time.Now()
+	_, err := c.Do(context.Background(), Request{Method: http.MethodGet, Path: "/healthz"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "refused the TLS handshake")
+	assert.Contains(t, err.Error(), expired.CertFile)
+	assert.Less(t, time.Since(start), time.Second, "a refused certificate is not retried")
 }

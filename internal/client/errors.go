@@ -85,8 +85,8 @@ func (c *Client) explain(err error, path string) error {
 		return fmt.Errorf("%s: the receiver's certificate is invalid (%v): renew it or check this host's clock", u, invalid)
 	case errors.As(err, &unknownAuth), errors.As(err, &certErr):
 		return fmt.Errorf("%s: the receiver's certificate is not signed by receiver.ca_file (%s): %w", u, orNone(c.cfg.CAFile), err)
-	case errors.As(err, &alert):
-		return fmt.Errorf("%s: the receiver refused the TLS handshake (%v): check receiver.cert_file (%s) — present, signed by the fleet CA, not expired",
+	case errors.As(err, &alert), isRemoteTLSAlert(err):
+		return fmt.Errorf("%s: the receiver refused the TLS handshake (%w): check receiver.cert_file (%s) — present, signed by the fleet CA, not expired",
 			u, err, orNone(c.cfg.CertFile))
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return fmt.Errorf("%s: connection refused: is cis490-receiver running there? check receiver.url", u)
@@ -94,6 +94,13 @@ func (c *Client) explain(err error, path string) error {
 		return fmt.Errorf("%s: no answer within receiver.timeout (%s): check the network and receiver.url", u, c.cfg.Timeout)
 	}
 	return fmt.Errorf("%s: %w (check receiver.url and the network)", u, err)
+}
+
+// isRemoteTLSAlert recognises the receiver turning down our certificate: crypto/tls
+// reports it as an unexported alert type ("remote error: tls: …"), so only the text
+// tells it apart.
+func isRemoteTLSAlert(err error) bool {
+	return strings.Contains(err.Error(), "remote error: tls:")
 }
 
 func orNone(s string) string {
