@@ -105,6 +105,8 @@ Exit codes: 0 success, 1 failure, 2 usage or configuration error.`,
 	root.AddCommand(
 		newServeCmd(a),
 		newShipCmd(a),
+		newDoctorCmd(a),
+		newHealthCmd(a),
 		newTokenCmd(a),
 		newVersionCmd(a),
 	)
