@@ -47,10 +47,32 @@ type app struct {
 	streams    Streams
 	v          *viper.Viper
 	configPath string
+	bindings   []binding
+	// running is the command being executed, set before its RunE.
+	running *cobra.Command
 }
 
-// load reads the configuration and builds the logger; a failure is a usage error.
+// binding ties a command's flag to a configuration key.
+type binding struct {
+	cmd       *cobra.Command
+	flag, key string
+}
+
+// load binds the running command's flags, reads the configuration and builds the
+// logger; a failure is a usage error.
 func (a *app) load() (config.Config, zerolog.Logger, error) {
+	for _, b := range a.bindings {
+		if b.cmd != a.running && b.cmd.HasParent() {
+			continue // another command's flag for the same key must not shadow this one's
+		}
+		f := b.cmd.Flags().Lookup(b.flag)
+		if f == nil {
+			f = b.cmd.PersistentFlags().Lookup(b.flag)
+		}
+		if err := a.v.BindPFlag(b.key, f); err != nil {
+			panic(fmt.Sprintf("bind --%s to %s: %v", b.flag, b.key, err))
+		}
+	}
 	cfg, err := config.Load(a.v, a.configPath)
 	if err != nil {
 		return cfg, zerolog.Nop(), usageErr(err)
@@ -62,15 +84,14 @@ func (a *app) load() (config.Config, zerolog.Logger, error) {
 	return cfg, log, nil
 }
 
-// bind makes a flag override the configuration key it names.
+// bind makes a flag override the configuration key it names when cmd runs. Binding
+// waits for load: Viper keeps one flag per key, and several commands have a flag for
+// the same key (serve and token new both have --tokens-file).
 func (a *app) bind(cmd *cobra.Command, flag, key string) {
-	f := cmd.Flags().Lookup(flag)
-	if f == nil {
-		f = cmd.PersistentFlags().Lookup(flag)
+	if cmd.Flags().Lookup(flag) == nil && cmd.PersistentFlags().Lookup(flag) == nil {
+		panic(fmt.Sprintf("bind --%s to %s: no such flag on %s", flag, key, cmd.Name()))
 	}
-	if err := a.v.BindPFlag(key, f); err != nil {
-		panic(fmt.Sprintf("bind --%s to %s: %v", flag, key, err))
-	}
+	a.bindings = append(a.bindings, binding{cmd: cmd, flag: flag, key: key})
 }
 
 // NewRoot builds a fresh command tree (cobra keeps flag state, so one per run or test).
@@ -101,12 +122,15 @@ Exit codes: 0 success, 1 failure, 2 usage or configuration error.`,
 	a.bind(root, "log-level", "log.level")
 	a.bind(root, "log-format", "log.format")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
+	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) { a.running = cmd }
 
 	root.AddCommand(
 		newServeCmd(a),
 		newShipCmd(a),
 		newDoctorCmd(a),
 		newHealthCmd(a),
+		newFleetHealthCmd(a),
+		newAlertsCmd(a),
 		newTokenCmd(a),
 		newVersionCmd(a),
 	)

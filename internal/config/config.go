@@ -11,82 +11,87 @@ import (
 
 // Config is the whole of lab-host.toml. Every command reads the sections it needs.
 type Config struct {
-	Host        string      `mapstructure:"host"`
-	Log         Log         `mapstructure:"log"`
-	Receiver    Receiver    `mapstructure:"receiver"`
-	Ship        Ship        `mapstructure:"ship"`
-	Serve       Serve       `mapstructure:"serve"`
-	FleetHealth FleetHealth `mapstructure:"fleet_health"`
-	Doctor      Doctor      `mapstructure:"doctor"`
+	Host        string      `mapstructure:"host" help:"this machine's name in the fleet (default: the short host name, lowercased)"`
+	Log         Log         `mapstructure:"log" help:"logging"`
+	Receiver    Receiver    `mapstructure:"receiver" help:"how this machine reaches the receiver (ship, health ship, doctor, alerts tail --remote)"`
+	Ship        Ship        `mapstructure:"ship" help:"the spool, and what cis490 ship does with it"`
+	Serve       Serve       `mapstructure:"serve" help:"the receiver, cis490 serve (on the Pi)"`
+	FleetHealth FleetHealth `mapstructure:"fleet_health" help:"cis490 fleet-health check (on the Pi): which hosts are silent or failing"`
+	Doctor      Doctor      `mapstructure:"doctor" help:"cis490 doctor, the host's self-check"`
 
 	// File is the configuration file that was loaded, "" when defaults alone apply.
 	File string `mapstructure:"-"`
 }
 
 type Log struct {
-	Level  string `mapstructure:"level"`
-	Format string `mapstructure:"format"`
+	Level  string `mapstructure:"level" help:"log level: debug, info, warn or error"`
+	Format string `mapstructure:"format" help:"log format: auto (human on a terminal, JSON otherwise), console or json"`
 }
 
 // Receiver is how a client reaches the Pi.
 type Receiver struct {
-	URL       string        `mapstructure:"url"`
-	TokenFile string        `mapstructure:"token_file"`
-	CAFile    string        `mapstructure:"ca_file"`
-	CertFile  string        `mapstructure:"cert_file"`
-	KeyFile   string        `mapstructure:"key_file"`
-	Timeout   time.Duration `mapstructure:"timeout"`
+	URL       string        `mapstructure:"url" help:"the receiver's base URL, e.g. https://pi.lab:8490"`
+	TokenFile string        `mapstructure:"token_file" help:"file holding this host's bearer token (from cis490 token new), mode 0600"`
+	CAFile    string        `mapstructure:"ca_file" help:"CA that signed the receiver's certificate (empty: the system's CAs)"`
+	CertFile  string        `mapstructure:"cert_file" help:"client certificate for mTLS; its CN or a DNS SAN is this host's name"`
+	KeyFile   string        `mapstructure:"key_file" help:"private key of cert_file"`
+	Timeout   time.Duration `mapstructure:"timeout" help:"time limit of each request to the receiver"`
 }
 
 type Ship struct {
-	SpoolDir string        `mapstructure:"spool_dir"`
-	MaxAge   time.Duration `mapstructure:"max_age"`
-	KeepSent time.Duration `mapstructure:"keep_sent"`
-	Retries  int           `mapstructure:"retries"`
+	SpoolDir string        `mapstructure:"spool_dir" help:"spool folder: producers drop tarballs in outbox/, ship moves them to sent/ or rejected/"`
+	MaxAge   time.Duration `mapstructure:"max_age" help:"a tarball still in outbox/ after this long moves to rejected/"`
+	KeepSent time.Duration `mapstructure:"keep_sent" help:"shipped tarballs stay in sent/ this long, then are pruned"`
+	Retries  int           `mapstructure:"retries" help:"retries after a network error, 429 or 5xx, with exponential backoff"`
 }
 
 type Serve struct {
-	Listen          string   `mapstructure:"listen"`
-	DataDir         string   `mapstructure:"data_dir"`
-	TokensFile      string   `mapstructure:"tokens_file"`
-	MaxEpisodeBytes ByteSize `mapstructure:"max_episode_bytes"`
-	MaxReportBytes  ByteSize `mapstructure:"max_report_bytes"`
-	MinFreeBytes    ByteSize `mapstructure:"min_free_bytes"`
-	MetricsListen   string   `mapstructure:"metrics_listen"`
-	TLS             TLS      `mapstructure:"tls"`
-	Gate            Gate     `mapstructure:"gate"`
+	Listen          string   `mapstructure:"listen" help:"address to listen on (empty: 127.0.0.1:8490 without TLS and tokens, else :8490)"`
+	DataDir         string   `mapstructure:"data_dir" help:"episodes, reports, index and alerts (default: $STATE_DIRECTORY, /var/lib/cis490 as root, else $XDG_STATE_HOME/cis490)"`
+	TokensFile      string   `mapstructure:"tokens_file" help:"hashed bearer tokens (cis490 token new); empty means open mode, loopback only"`
+	MaxEpisodeBytes ByteSize `mapstructure:"max_episode_bytes" help:"largest episode accepted (413 above)"`
+	MaxReportBytes  ByteSize `mapstructure:"max_report_bytes" help:"largest doctor report accepted (413 above)"`
+	MinFreeBytes    ByteSize `mapstructure:"min_free_bytes" help:"answer 507 rather than let free disk space fall below this"`
+	MetricsListen   string   `mapstructure:"metrics_listen" help:"address of the Prometheus /metrics listener; empty means off"`
+	TLS             TLS      `mapstructure:"tls" help:"the receiver's TLS; without cert_file it speaks plain HTTP"`
+	Gate            Gate     `mapstructure:"gate" help:"the version gate: which commits may upload"`
 }
 
 type TLS struct {
-	CertFile     string `mapstructure:"cert_file"`
-	KeyFile      string `mapstructure:"key_file"`
-	ClientCAFile string `mapstructure:"client_ca_file"`
+	CertFile     string `mapstructure:"cert_file" help:"server certificate (PEM)"`
+	KeyFile      string `mapstructure:"key_file" help:"server private key (PEM)"`
+	ClientCAFile string `mapstructure:"client_ca_file" help:"CA of client certificates; when set, every client must present one (mTLS)"`
 }
 
 type Gate struct {
-	AllowlistFile string        `mapstructure:"allowlist_file"`
-	GitDir        string        `mapstructure:"git_dir"`
-	GitRef        string        `mapstructure:"git_ref"`
-	GitDepth      int           `mapstructure:"git_depth"`
-	Refresh       time.Duration `mapstructure:"refresh"`
-	Unstamped     string        `mapstructure:"unstamped"`
+	AllowlistFile string        `mapstructure:"allowlist_file" help:"allowed commits, one per line, # comments; reloaded when it changes"`
+	GitDir        string        `mapstructure:"git_dir" help:"local git repository whose newest git_depth commits of git_ref are allowed too"`
+	GitRef        string        `mapstructure:"git_ref" help:"the ref of git_dir whose commits are allowed"`
+	GitDepth      int           `mapstructure:"git_depth" help:"how many commits of git_ref are allowed"`
+	Refresh       time.Duration `mapstructure:"refresh" help:"how often the allow-list sources are reloaded"`
+	Unstamped     string        `mapstructure:"unstamped" help:"requests without a commit stamp: allow, or reject (428)"`
 }
 
 type FleetHealth struct {
-	AlertsFile       string        `mapstructure:"alerts_file"`
-	SilentAfter      time.Duration `mapstructure:"silent_after"`
-	ActiveWindow     time.Duration `mapstructure:"active_window"`
-	FatalWindow      time.Duration `mapstructure:"fatal_window"`
-	FatalMinRequests int           `mapstructure:"fatal_min_requests"`
-	ReportStaleAfter time.Duration `mapstructure:"report_stale_after"`
-	RepeatInterval   time.Duration `mapstructure:"repeat_interval"`
-	Syslog           bool          `mapstructure:"syslog"`
-	AlertmanagerURL  string        `mapstructure:"alertmanager_url"`
-	WebhookURL       string        `mapstructure:"webhook_url"`
+	AlertsFile       string        `mapstructure:"alerts_file" help:"where alerts are appended (empty: <data_dir>/alerts.jsonl)"`
+	SilentAfter      time.Duration `mapstructure:"silent_after" help:"a host active within active_window but quiet this long is silent"`
+	ActiveWindow     time.Duration `mapstructure:"active_window" help:"a host quiet longer than this is no longer tracked; its alerts expire"`
+	FatalWindow      time.Duration `mapstructure:"fatal_window" help:"fatal-only and unstamped fire only while the latest request is this recent"`
+	FatalMinRequests int           `mapstructure:"fatal_min_requests" help:"this many gated requests, all 4xx since the last 2xx, make a host fatal-only"`
+	ReportStaleAfter time.Duration `mapstructure:"report_stale_after" help:"an active host without a doctor report for this long is report-stale"`
+	RepeatInterval   time.Duration `mapstructure:"repeat_interval" help:"a firing alert is repeated at most this often"`
+	Syslog           bool          `mapstructure:"syslog" help:"send each notification to syslog too"`
+	// SyslogSocket is the syslog daemon's unix datagram socket; "" means the
+	// system's (/dev/log).
+	SyslogSocket    string `mapstructure:"syslog_socket" help:"the syslog daemon's unix socket (empty: the system's, /dev/log)"`
+	AlertmanagerURL string `mapstructure:"alertmanager_url" help:"Alertmanager to push alerts to (POST /api/v2/alerts); empty means none"`
+	WebhookURL      string `mapstructure:"webhook_url" help:"URL each notification is POSTed to as JSON; empty means none"`
+	// PushTimeout bounds each request to Alertmanager and the webhook.
+	PushTimeout time.Duration `mapstructure:"push_timeout" help:"time limit of each push to Alertmanager or the webhook"`
 }
 
 type Doctor struct {
-	Timeout time.Duration `mapstructure:"timeout"`
+	Timeout time.Duration `mapstructure:"timeout" help:"time limit for all of doctor's checks together"`
 }
 
 // Gate policies for requests that carry no commit stamp.
@@ -133,6 +138,7 @@ func Default() Config {
 			ReportStaleAfter: 36 * time.Hour,
 			RepeatInterval:   time.Hour,
 			Syslog:           true,
+			PushTimeout:      10 * time.Second,
 		},
 		Doctor: Doctor{Timeout: 10 * time.Second},
 	}

@@ -207,6 +207,16 @@ func (c *Config) check() error {
 			return fmt.Errorf("bad value for receiver.url: %q (want https://pi.example:8490)", c.Receiver.URL)
 		}
 	}
+	for key, raw := range map[string]string{
+		"fleet_health.alertmanager_url": c.FleetHealth.AlertmanagerURL, "fleet_health.webhook_url": c.FleetHealth.WebhookURL,
+	} {
+		if raw == "" {
+			continue
+		}
+		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("bad value for %s: %q (want an http:// or https:// URL)", key, raw)
+		}
+	}
 	switch c.Serve.Gate.Unstamped {
 	case UnstampedAllow, UnstampedReject:
 	default:
@@ -225,8 +235,8 @@ func (c *Config) check() error {
 		"receiver.timeout": c.Receiver.Timeout, "serve.gate.refresh": c.Serve.Gate.Refresh,
 		"fleet_health.silent_after": c.FleetHealth.SilentAfter, "fleet_health.active_window": c.FleetHealth.ActiveWindow,
 		"fleet_health.fatal_window": c.FleetHealth.FatalWindow, "fleet_health.report_stale_after": c.FleetHealth.ReportStaleAfter,
-		"fleet_health.repeat_interval": c.FleetHealth.RepeatInterval, "doctor.timeout": c.Doctor.Timeout,
-		"ship.max_age": c.Ship.MaxAge, "ship.keep_sent": c.Ship.KeepSent,
+		"fleet_health.repeat_interval": c.FleetHealth.RepeatInterval, "fleet_health.push_timeout": c.FleetHealth.PushTimeout,
+		"doctor.timeout": c.Doctor.Timeout, "ship.max_age": c.Ship.MaxAge, "ship.keep_sent": c.Ship.KeepSent,
 	} {
 		if d <= 0 {
 			return fmt.Errorf("bad value for %s: %v (must be positive)", key, d)

@@ -140,12 +140,14 @@ func (h *drHost) doctor(t *testing.T, binary string, args ...string) (Result, do
 	return res, report, byID
 }
 
-// unusedAddr is an address nothing listens on.
+// unusedAddr is an address nothing listens on. Port 1 (tcpmux) is privileged and
+// unused here, so unlike a freed ephemeral port no parallel test can take it.
 func unusedAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
+	const addr = "127.0.0.1:1"
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Skipf("something listens on %s on this machine", addr)
+	}
 	return addr
 }

@@ -223,3 +223,20 @@ func TestVersion(t *testing.T) {
 	r = Run(t, stamped, Env(t), nil, "version")
 	assert.Contains(t, r.Stdout, "commit: 0123456789abcdef")
 }
+
+// serve and token new both have --tokens-file for serve.tokens_file; each must honour
+// its own flag (a shared Viper key once followed whichever flag was bound last).
+func TestTokensFileFlagOnBothCommands(t *testing.T) {
+	t.Parallel()
+	env := Env(t)
+	tokens := filepath.Join(t.TempDir(), "tokens.toml")
+	minted := Run(t, bin, env, nil, "token", "new", "--host", "lab-07", "--tokens-file", tokens)
+	require.Equal(t, 0, minted.Code, minted.Stderr)
+	srv := StartServe(t, bin, env, "http", "--listen", "127.0.0.1:0", "--tokens-file", tokens)
+	status, _ := put(t, srv.URL, "lab-07", "", "ep.tar", []byte("x"))
+	assert.Equal(t, http.StatusUnauthorized, status, "tokens are required: not open mode")
+	status, _ = put(t, srv.URL, "lab-07", strings.TrimSpace(minted.Stdout), "ep.tar", []byte("x"))
+	assert.Equal(t, http.StatusCreated, status)
+	srv.Stop(t)
+	assert.False(t, srv.HasLog("OPEN MODE"))
+}

@@ -71,7 +71,8 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, ready func(
 	go g.Run(gateCtx)
 
 	metrics := NewMetrics(g, st)
-	srv := New(Options{Config: sc, Store: st, Index: idx, Gate: g, Tokens: toks, Logger: log, Metrics: metrics})
+	srv := New(Options{Config: sc, Store: st, Index: idx, Gate: g, Tokens: toks, Logger: log, Metrics: metrics,
+		Fleet: FleetOptions{Config: cfg.FleetHealth, AlertsPath: cfg.AlertsPath()}})
 	ln, err := listen(addr, sc.TLS)
 	if err != nil {
 		return err

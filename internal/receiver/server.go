@@ -34,6 +34,8 @@ type Options struct {
 	// StallTimeout is how long an upload may send nothing before the connection is
 	// dropped; 0 means one minute.
 	StallTimeout time.Duration
+	// Fleet is where fleet health keeps its output (GET /v1/alerts, /v1/fleet).
+	Fleet FleetOptions
 }
 
 // Server answers the v1 API.
@@ -49,6 +51,7 @@ type Server struct {
 	now          func() time.Time
 	stallTimeout time.Duration
 	draining     atomic.Bool
+	fleet        FleetOptions
 }
 
 // New returns a Server; it starts nothing.
@@ -64,6 +67,7 @@ func New(opts Options) *Server {
 		metrics:      opts.Metrics,
 		now:          opts.Now,
 		stallTimeout: opts.StallTimeout,
+		fleet:        opts.Fleet,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -96,10 +100,12 @@ func (s *Server) Handler() http.Handler {
 	v1("GET /v1/host-health/{host}", "host-health", s.getHostHealth, false)
 	v1("GET /v1/host-health", "host-health", s.listHostHealth, false)
 	v1("GET /v1/whoami", "whoami", s.whoami, false)
+	v1("GET /v1/alerts", "alerts", s.getAlerts, false)
+	v1("GET /v1/fleet", "fleet", s.getFleet, false)
 	// JSON answers for wrong methods and unknown paths instead of the mux's plain text.
 	for path, allow := range map[string]string{
 		"/v1/episodes": "PUT", "/v1/heartbeat": "POST", "/v1/host-health/{host}": "GET, PUT",
-		"/v1/host-health": "GET", "/v1/whoami": "GET",
+		"/v1/host-health": "GET", "/v1/whoami": "GET", "/v1/alerts": "GET", "/v1/fleet": "GET",
 	} {
 		mux.Handle(path, s.indexed("method", s.authenticated(methodNotAllowed(allow))))
 	}

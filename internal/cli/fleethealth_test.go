@@ -1,0 +1,110 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/fleethealth"
+	"github.com/cis490/cis490/internal/index"
+)
+
+func fleetData(t *testing.T) config.Config {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Serve.DataDir = t.TempDir()
+	cfg.FleetHealth.Syslog = false
+	w, err := index.OpenWriter(filepath.Join(cfg.Serve.DataDir, "index"))
+	require.NoError(t, err)
+	for at := alertT0.Add(-2 * time.Hour); !at.After(alertT0); at = at.Add(5 * time.Minute) {
+		require.NoError(t, w.Append(index.Entry{TS: at, Host: "lab-01", Route: "heartbeat", Method: "POST", Status: 204, Commit: "1234567", Stamped: true}))
+		if at.Before(alertT0.Add(-time.Hour)) {
+			require.NoError(t, w.Append(index.Entry{TS: at, Host: "lab-02", Route: "heartbeat", Method: "POST", Status: 204, Commit: "1234567", Stamped: true}))
+		}
+	}
+	require.NoError(t, w.Close())
+	return cfg
+}
+
+func TestFleetCheckTable(t *testing.T) {
+	t.Parallel()
+	cfg := fleetData(t)
+	out := &lockedBuffer{}
+	opts := &fleetCheckOptions{streams: Streams{Out: out, Err: out}, now: "2026-11-28T18:00:00Z"}
+	require.NoError(t, runFleetCheck(t.Context(), opts, cfg, zerolog.Nop()))
+	lines := strings.Split(out.String(), "\n")
+	assert.Regexp(t, `^HOST\s+LAST SEEN\s+STATUS\s+SYMPTOMS$`, lines[0])
+	assert.Regexp(t, `^lab-01\s+0s ago \(heartbeat 204\)\s+ok\s+-$`, lines[1])
+	assert.Regexp(t, `^lab-02\s+1h05m ago \(heartbeat 204\)\s+alerting\s+silent since 2026-11-28 17:25Z$`, lines[2])
+	assert.Contains(t, out.String(), "notified:\n  firing   lab-02/silent: lab-02 has sent nothing for 1h05m")
+	assert.FileExists(t, cfg.AlertsPath())
+}
+
+func TestFleetCheckDryRunJSON(t *testing.T) {
+	t.Parallel()
+	cfg := fleetData(t)
+	out := &lockedBuffer{}
+	opts := &fleetCheckOptions{streams: Streams{Out: out, Err: out}, now: "2026-11-28T18:00:00Z", dryRun: true, json: true}
+	require.NoError(t, runFleetCheck(t.Context(), opts, cfg, zerolog.Nop()))
+	var res fleethealth.Result
+	require.NoError(t, json.Unmarshal([]byte(out.String()), &res))
+	assert.True(t, res.DryRun)
+	require.Len(t, res.Hosts, 2)
+	assert.Equal(t, fleethealth.HostAlerting, res.Hosts[1].Status)
+	require.Len(t, res.Notifications, 1)
+	assert.Equal(t, "lab-02/silent/2026-11-28T18", res.Notifications[0].DedupKey)
+	assert.NoFileExists(t, cfg.AlertsPath(), "a dry run writes nothing")
+	_, err := os.Stat(filepath.Join(cfg.Serve.DataDir, "fleet-health.json"))
+	assert.ErrorIs(t, err, os.ErrNotExist)
+}
+
+func TestFleetCheckBadNowIsAUsageError(t *testing.T) {
+	t.Parallel()
+	cfg := fleetData(t)
+	err := runFleetCheck(t.Context(), &fleetCheckOptions{streams: Streams{Out: &lockedBuffer{}}, now: "yesterday"}, cfg, zerolog.Nop())
+	var ee *exitError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, ExitUsage, ee.code)
+}
+
+func TestFleetCheckCannotRunIsExit1(t *testing.T) {
+	t.Parallel()
+	cfg := fleetData(t)
+	require.NoError(t, os.WriteFile(filepath.Join(cfg.Serve.DataDir, "fleet-health.json"), []byte("{"), 0o640))
+	err := runFleetCheck(t.Context(), &fleetCheckOptions{streams: Streams{Out: &lockedBuffer{}}}, cfg, zerolog.Nop())
+	require.Error(t, err)
+	var ee *exitError
+	assert.False(t, errors.As(err, &ee), "not a usage error: exit 1")
+	assert.Contains(t, err.Error(), "damaged")
+}
+
+// The flags reach the configuration through the command line, as a user types them.
+func TestFleetCheckAndAlertsTailFlags(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv("CIS490_CONFIG", "")
+	cfg := fleetData(t)
+	var out, errb lockedBuffer
+	code := Main(t.Context(), []string{"fleet-health", "check", "--data-dir", cfg.Serve.DataDir, "--now", "2026-11-28T18:00:00Z"},
+		Streams{In: strings.NewReader(""), Out: &out, Err: &errb})
+	require.Equal(t, ExitOK, code, errb.String())
+	assert.Contains(t, out.String(), "lab-02/silent")
+
+	out = lockedBuffer{}
+	code = Main(t.Context(), []string{"alerts", "tail", "--file", cfg.AlertsPath(), "--json"}, Streams{Out: &out, Err: &errb})
+	require.Equal(t, ExitOK, code, errb.String())
+	assert.Contains(t, out.String(), `"dedup_key":"lab-02/silent/2026-11-28T18"`)
+
+	code = Main(t.Context(), []string{"fleet-health", "check", "--now", "tomorrow"}, Streams{Out: &out, Err: &errb})
+	assert.Equal(t, ExitUsage, code)
+	code = Main(t.Context(), []string{"alerts", "tail", "--color", "rainbow"}, Streams{Out: &out, Err: &errb})
+	assert.Equal(t, ExitUsage, code)
+}

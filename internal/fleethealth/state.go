@@ -1,0 +1,122 @@
+package fleethealth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gofrs/flock"
+	"github.com/google/renameio/v2"
+)
+
+const stateVersion = 1
+
+// firedMemory is how long a firing line's dedup_key is remembered: long enough that a
+// clock stepped back (a Pi without a real-time clock, booting) or a --now in the past
+// cannot write a second firing line with a key already used.
+const firedMemory = 48 * time.Hour
+
+// State is fleet-health.json in the data folder: what was notified, per (host, symptom).
+type State struct {
+	Version int                   `json:"version"`
+	Hosts   map[string]*HostState `json:"hosts"`
+	// Fired maps the dedup_key of every firing line of the last firedMemory to its ts.
+	Fired map[string]time.Time `json:"fired"`
+}
+
+// HostState is one tracked host.
+type HostState struct {
+	// FirstSeen is when fleet health first saw the host active; it dates report-stale
+	// for a host that never sent a report, beyond the window the index is read over.
+	FirstSeen time.Time `json:"first_seen"`
+	// Alerts holds the open alerts by symptom; a closed one is deleted.
+	Alerts map[string]*AlertState `json:"alerts,omitempty"`
+}
+
+// AlertState is one open alert.
+type AlertState struct {
+	Since time.Time `json:"since"`
+	// Announced is false while the firing line is held back because its dedup_key was
+	// already used this hour (a symptom that cleared and came back).
+	Announced    bool      `json:"announced"`
+	LastNotified time.Time `json:"last_notified,omitzero"`
+	Summary      string    `json:"summary"`
+}
+
+func newState() *State {
+	return &State{Version: stateVersion, Hosts: map[string]*HostState{}, Fired: map[string]time.Time{}}
+}
+
+// loadState reads the state; none yet is an empty state. A state that cannot be read is
+// an error rather than a fresh start, which would announce every open alert again.
+func loadState(path string) (*State, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return newState(), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fleet-health state: %w", err)
+	}
+	st := newState()
+	if err := json.Unmarshal(data, st); err != nil {
+		return nil, fmt.Errorf("fleet-health state %s is damaged (%v): fix it, or remove it to start over (open alerts are then announced again)", path, err)
+	}
+	if st.Version != stateVersion {
+		return nil, fmt.Errorf("fleet-health state %s has version %d, this cis490 knows %d: run the cis490 that wrote it, or remove the file to start over",
+			path, st.Version, stateVersion)
+	}
+	if st.Hosts == nil {
+		st.Hosts = map[string]*HostState{}
+	}
+	if st.Fired == nil {
+		st.Fired = map[string]time.Time{}
+	}
+	return st, nil
+}
+
+// save replaces the state file atomically: a crash leaves the old state or the new.
+func (st *State) save(path string) error {
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := renameio.WriteFile(path, append(data, '\n'), 0o640); err != nil {
+		return fmt.Errorf("save fleet-health state: %w", err)
+	}
+	// The rename itself must be durable: losing it to a power cut would bring back
+	// the old state, and with it a second firing line for a key already used.
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("save fleet-health state: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("save fleet-health state: fsync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// lockTimeout bounds the wait for another check: one takes well under a second, so a
+// longer wait means a hung run, and the next timer tick tries again.
+const lockTimeout = time.Minute
+
+// lock serialises checks on one data folder, so two never decide from the same state.
+func lock(ctx context.Context, path string) (func(), error) {
+	l := flock.New(path)
+	ctx, cancel := context.WithTimeout(ctx, lockTimeout)
+	defer cancel()
+	ok, err := l.TryLockContext(ctx, 20*time.Millisecond)
+	if err != nil || !ok {
+		return nil, fmt.Errorf("lock %s: another fleet-health check has held it for over %v (%v): see whether one is hung", path, lockTimeout, err)
+	}
+	return func() { _ = l.Unlock() }, nil
+}

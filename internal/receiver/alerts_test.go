@@ -1,0 +1,282 @@
+package receiver_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cis490/cis490/internal/alerts"
+	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/fleethealth"
+	"github.com/cis490/cis490/internal/protocol"
+	"github.com/cis490/cis490/internal/tokens"
+)
+
+// alertsFixture is a receiver with tokens, an admin and a host token, and alerts.jsonl
+// in its data folder.
+type alertsFixture struct {
+	*harness
+	admin, host string
+	path        string
+}
+
+func newAlertsFixture(t *testing.T) *alertsFixture {
+	t.Helper()
+	h := newHarness(t, setup{tokens: true})
+	f := &alertsFixture{harness: h, path: filepath.Join(h.data, "alerts.jsonl")}
+	f.admin = h.mint(tokens.Identity{Admin: "alice"})
+	f.host = h.mint(tokens.Identity{Host: "lab-07"})
+	waitForToken(t, h, h.client, f.host)
+	return f
+}
+
+func (f *alertsFixture) append(t *testing.T, as ...alerts.Alert) {
+	t.Helper()
+	require.NoError(t, alerts.Append(f.path, as...))
+}
+
+func alertAt(host, symptom, status string, at time.Time) alerts.Alert {
+	return alerts.Alert{TS: at, Host: host, Symptom: symptom, Status: status, DedupKey: alerts.DedupKey(host, symptom, at),
+		Since: at.Add(-time.Minute), Summary: host + " is " + symptom, Evidence: json.RawMessage(`{"k":1}`)}
+}
+
+func hostsOf(t *testing.T, body []byte) []string {
+	t.Helper()
+	var out []string
+	for _, l := range strings.Split(strings.TrimSpace(string(body)), "\n") {
+		if l == "" {
+			continue
+		}
+		a, ok := alerts.Parse([]byte(l))
+		require.True(t, ok, l)
+		out = append(out, a.Host+"/"+a.Status)
+	}
+	return out
+}
+
+func TestAlertsIsForTheAdmin(t *testing.T) {
+	t.Parallel()
+	f := newAlertsFixture(t)
+	assertAPIError(t, f.do(req{method: http.MethodGet, path: "/v1/alerts"}), http.StatusUnauthorized, "unauthorized")
+	assertAPIError(t, f.do(req{method: http.MethodGet, path: "/v1/alerts", token: f.host}), http.StatusForbidden, "forbidden")
+	assertAPIError(t, f.do(req{method: http.MethodGet, path: "/v1/fleet", token: f.host}), http.StatusForbidden, "forbidden")
+	assertAPIError(t, f.do(req{method: http.MethodPost, path: "/v1/alerts", token: f.admin}), http.StatusMethodNotAllowed, "method_not_allowed")
+	r := f.do(req{method: http.MethodGet, path: "/v1/alerts", token: f.admin})
+	assert.Equal(t, http.StatusOK, r.status, "no alerts yet is an empty answer")
+	assert.Empty(t, r.body)
+	assert.Equal(t, "application/x-ndjson", r.header.Get("Content-Type"))
+}
+
+func TestAlertsNeverGated(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, setup{tokens: true, allow: []string{"1234567890abcdef"}, unstamped: config.UnstampedReject})
+	admin := h.mint(tokens.Identity{Admin: "alice"})
+	waitForToken(t, h, h.client, admin)
+	for _, path := range []string{"/v1/alerts", "/v1/fleet"} {
+		for _, commit := range []string{"", "abcdef0abcdef0"} {
+			r := h.do(req{method: http.MethodGet, path: path, token: admin, commit: commit})
+			assert.Equal(t, http.StatusOK, r.status, "%s with commit %q: %s", path, commit, r.body)
+		}
+	}
+}
+
+func TestAlertsSinceAndFilters(t *testing.T) {
+	t.Parallel()
+	f := newAlertsFixture(t)
+	now := time.Now().UTC()
+	f.append(t,
+		alertAt("lab-01", "silent", "firing", now.Add(-5*time.Hour)),
+		alertAt("lab-02", "unstamped", "firing", now.Add(-90*time.Minute)),
+		alertAt("lab-01", "silent", "resolved", now.Add(-time.Hour)),
+		alertAt("lab-03", "fatal-only", "firing", now.Add(-time.Minute)),
+	)
+	// A torn line (a crash mid-write) and garbage are skipped, never fatal.
+	file, err := os.OpenFile(f.path, os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = file.WriteString("garbage\n{\"ts\":\"2026-")
+	require.NoError(t, err)
+	require.NoError(t, file.Close())
+
+	for _, tc := range []struct {
+		query string
+		want  []string
+	}{
+		{"", []string{"lab-01/firing", "lab-02/firing", "lab-01/resolved", "lab-03/firing"}},
+		{"?since=2h", []string{"lab-02/firing", "lab-01/resolved", "lab-03/firing"}},
+		{"?since=" + now.Add(-61*time.Minute).Format(time.RFC3339), []string{"lab-01/resolved", "lab-03/firing"}},
+		{"?host=LAB-01", []string{"lab-01/firing", "lab-01/resolved"}},
+		{"?status=firing&symptom=silent", []string{"lab-01/firing"}},
+		{"?n=2", []string{"lab-01/resolved", "lab-03/firing"}},
+		{"?n=1&host=lab-01", []string{"lab-01/resolved"}},
+		{"?n=0", nil},
+	} {
+		r := f.do(req{method: http.MethodGet, path: "/v1/alerts" + tc.query, token: f.admin})
+		require.Equal(t, http.StatusOK, r.status, "%s: %s", tc.query, r.body)
+		assert.Equal(t, tc.want, hostsOf(t, r.body), tc.query)
+	}
+	for _, q := range []string{"?since=yesterday", "?n=-1", "?n=ten"} {
+		assertAPIError(t, f.do(req{method: http.MethodGet, path: "/v1/alerts" + q, token: f.admin}), http.StatusBadRequest, "bad_request")
+	}
+}
+
+// stream opens GET path and hands its lines to a channel, closed when the stream ends.
+func stream(t *testing.T, f *alertsFixture, path string) (<-chan string, context.CancelFunc) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	httpReq, err := http.NewRequestWithContext(ctx, http.MethodGet, f.ts.URL+path, nil)
+	require.NoError(t, err)
+	httpReq.Header.Set("Authorization", "Bearer "+f.admin)
+	res, err := f.client.Do(httpReq)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	lines := make(chan string, 100)
+	go func() {
+		defer close(lines)
+		defer res.Body.Close()
+		sc := bufio.NewScanner(res.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	t.Cleanup(cancel)
+	return lines, cancel
+}
+
+func next(t *testing.T, lines <-chan string) string {
+	t.Helper()
+	select {
+	case l, ok := <-lines:
+		require.True(t, ok, "the stream ended")
+		return l
+	case <-time.After(10 * time.Second):
+		t.Fatal("no line arrived on the follow stream")
+		return ""
+	}
+}
+
+func TestAlertsFollowStreamsAppends(t *testing.T) {
+	t.Parallel()
+	f := newAlertsFixture(t)
+	now := time.Now().UTC()
+	f.append(t, alertAt("lab-01", "silent", "firing", now.Add(-time.Hour)), alertAt("lab-02", "silent", "firing", now))
+	lines, cancel := stream(t, f, "/v1/alerts?follow=1&n=1")
+	assert.Contains(t, next(t, lines), `"host":"lab-02"`, "n=1 first sends the last line")
+
+	f.append(t, alertAt("lab-03", "silent", "firing", now))
+	assert.Contains(t, next(t, lines), `"host":"lab-03"`)
+	f.append(t, alertAt("lab-04", "silent", "firing", now), alertAt("lab-05", "unstamped", "firing", now))
+	assert.Contains(t, next(t, lines), `"host":"lab-04"`)
+	assert.Contains(t, next(t, lines), `"host":"lab-05"`)
+
+	// The client goes away: the handler ends, and its request is indexed.
+	cancel()
+	require.Eventually(t, func() bool {
+		entries, err := readIndex(f.harness)
+		if err != nil {
+			return false
+		}
+		for _, e := range entries {
+			if e.Route == "alerts" && e.Status == http.StatusOK {
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 20*time.Millisecond, "the follow handler did not end when its client left")
+}
+
+func TestAlertsFollowFiltersNewLines(t *testing.T) {
+	t.Parallel()
+	f := newAlertsFixture(t)
+	lines, _ := stream(t, f, "/v1/alerts?follow=1&host=lab-09")
+	now := time.Now().UTC()
+	f.append(t, alertAt("lab-01", "silent", "firing", now), alertAt("lab-09", "silent", "firing", now))
+	assert.Contains(t, next(t, lines), `"host":"lab-09"`)
+}
+
+func TestAlertsFollowEndsWhenTheServerDrains(t *testing.T) {
+	t.Parallel()
+	f := newAlertsFixture(t)
+	lines, _ := stream(t, f, "/v1/alerts?follow=1")
+	f.append(t, alertAt("lab-01", "silent", "firing", time.Now()))
+	next(t, lines)
+	f.srv.Drain()
+	select {
+	case _, ok := <-lines:
+		assert.False(t, ok, "no more lines are expected, only the end of the stream")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the follow stream outlived the drain: shutdown would hang on it")
+	}
+}
+
+func TestFleetRows(t *testing.T) {
+	t.Parallel()
+	f := newAlertsFixture(t)
+	const commit = "1234567890abcdef1234567890abcdef12345678"
+	lab08 := f.mint(tokens.Identity{Host: "lab-08"})
+	waitForToken(t, f.harness, f.client, lab08)
+	for i := range 3 {
+		r := f.do(req{method: http.MethodPost, path: "/v1/heartbeat", token: f.host, commit: commit})
+		require.Equal(t, http.StatusNoContent, r.status, "heartbeat %d: %s", i, r.body)
+	}
+	r := f.upload(req{token: f.host, commit: commit}, "ep.tar", []byte("episode"))
+	require.Equal(t, http.StatusCreated, r.status, string(r.body))
+	r = f.do(req{method: http.MethodPut, path: "/v1/host-health/lab-07", token: f.host,
+		body: jsonBody(`{"schema":"cis490.doctor/v1","status":"fail","checks":[{"id":"clock-skew","status":"fail"}]}`)})
+	require.Equal(t, http.StatusNoContent, r.status, string(r.body))
+	r = f.do(req{method: http.MethodPost, path: "/v1/heartbeat", token: lab08}) // unstamped
+	require.Equal(t, http.StatusNoContent, r.status, string(r.body))
+	waitIndexLen(t, f.harness, 6+3) // 3 whoami from waitForToken
+
+	// A check an hour from now leaves silent alerts open for both.
+	cfg := config.Default().FleetHealth
+	cfg.Syslog = false
+	_, err := fleethealth.Check(t.Context(), fleethealth.Options{Config: cfg, DataDir: f.data, AlertsPath: f.path,
+		Now: time.Now().Add(time.Hour), Logger: zerolog.Nop()})
+	require.NoError(t, err)
+
+	r = f.do(req{method: http.MethodGet, path: "/v1/fleet", token: f.admin, header: map[string]string{protocol.HeaderHost: "alice-laptop"}})
+	require.Equal(t, http.StatusOK, r.status, string(r.body))
+	var body struct {
+		GeneratedAt time.Time         `json:"generated_at"`
+		WindowFrom  time.Time         `json:"window_from"`
+		Hosts       []fleethealth.Row `json:"hosts"`
+	}
+	require.NoError(t, json.Unmarshal(r.body, &body))
+	assert.WithinDuration(t, time.Now(), body.GeneratedAt, time.Minute)
+	assert.Equal(t, 24*time.Hour, body.GeneratedAt.Sub(body.WindowFrom))
+	require.Len(t, body.Hosts, 2, "the admin's own reads do not make alice-laptop a host: %s", r.body)
+
+	h7, h8 := body.Hosts[0], body.Hosts[1]
+	assert.Equal(t, "lab-07", h7.Host)
+	assert.Equal(t, "host-health", h7.LastRoute)
+	assert.Equal(t, http.StatusNoContent, h7.LastStatus)
+	assert.Equal(t, commit, h7.Commit)
+	assert.Equal(t, fleethealth.Counts{Requests: 5, OK: 5, Episodes: 1, Heartbeats: 3, Reports: 1}, h7.Requests)
+	require.NotNil(t, h7.Report)
+	assert.Equal(t, "fail", h7.Report.Status)
+	assert.WithinDuration(t, time.Now(), h7.Report.ReceivedAt, time.Minute)
+	assert.Equal(t, fleethealth.HostAlerting, h7.Status)
+	require.Len(t, h7.Symptoms, 1)
+	assert.Equal(t, fleethealth.ReportFailing, h7.Symptoms[0].Symptom)
+	var open []string
+	for _, a := range h7.OpenAlerts {
+		open = append(open, a.Symptom)
+	}
+	assert.Equal(t, []string{fleethealth.Silent, fleethealth.ReportFailing}, open, "open alerts are the last check's")
+
+	assert.Equal(t, "lab-08", h8.Host)
+	assert.Equal(t, "", h8.Commit)
+	assert.Nil(t, h8.Report)
+	require.Len(t, h8.Symptoms, 1)
+	assert.Equal(t, fleethealth.Unstamped, h8.Symptoms[0].Symptom)
+}
