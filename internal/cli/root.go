@@ -133,6 +133,8 @@ Exit codes: 0 success, 1 failure, 2 usage or configuration error.`,
 		newAlertsCmd(a),
 		newTokenCmd(a),
 		newVersionCmd(a),
+		newInstallCmd(a),
+		newGenCmd(a),
 	)
 	return root
 }

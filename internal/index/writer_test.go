@@ -66,7 +66,13 @@ func TestAppendConcurrentLinesStayWhole(t *testing.T) {
 	}
 
 	st, got := scanFile(t, filepath.Join(dir, "2026-11-28.jsonl"))
-	assert.Equal(t, Stats{Lines: goroutines * each, Entries: goroutines * each}, st)
+	// A writer opening the file while the other is mid-write may see a "torn" tail and
+	// add its repair newline: a blank line, which readers pass over. Two writers on one
+	// folder only happen in this test (the receiver locks its data folder); what must
+	// hold is that every line is whole.
+	assert.Equal(t, goroutines*each, st.Entries)
+	assert.Zero(t, st.Skipped, "no torn or interleaved line")
+	assert.LessOrEqual(t, st.Lines, goroutines*each+len(writers))
 	seen := map[string]bool{}
 	for _, e := range got {
 		seen[e.ID] = true

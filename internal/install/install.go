@@ -1,0 +1,252 @@
+// Package install sets a machine up for one role, lab host or receiver (SPEC §6):
+// the binary, the units the binary embeds, a commented configuration skeleton, the
+// token, and the spool or data folders; then it enables the units. Every step
+// compares what is there with what should be, so a second run changes nothing and
+// says so.
+package install
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/spool"
+	"github.com/cis490/cis490/systemd"
+)
+
+// Where things go on the installed system (under Options.Root).
+const (
+	UnitDir          = "/etc/systemd/system"
+	ConfigDir        = "/etc/cis490"
+	DefaultTokenFile = "/etc/cis490/token"
+	// StateDir is the units' StateDirectory=, the receiver's data folder by default.
+	StateDir = "/var/lib/cis490"
+	// SpoolDir is the spool the lab-host units may write (ReadWritePaths=).
+	SpoolDir = "/var/spool/cis490"
+)
+
+// ConfigPath is the configuration the units read: they run without --config.
+var ConfigPath = filepath.Join(ConfigDir, config.FileName)
+
+// Role is what a machine is for: the units it gets and those enabled with --now.
+type Role struct {
+	Name   string // as on the command line
+	Title  string // in sentences
+	Units  []string
+	Enable []string
+}
+
+var (
+	LabHost = Role{
+		Name:   "lab-host",
+		Title:  "lab host",
+		Units:  []string{"cis490-doctor-check.service", "cis490-doctor-check.timer", "cis490-ship.service", "cis490-ship.timer"},
+		Enable: []string{"cis490-ship.timer", "cis490-doctor-check.timer"},
+	}
+	Receiver = Role{
+		Name:   "receiver",
+		Title:  "receiver",
+		Units:  []string{"cis490-fleet-health.service", "cis490-fleet-health.timer", "cis490-receiver.service"},
+		Enable: []string{"cis490-receiver.service", "cis490-fleet-health.timer"},
+	}
+)
+
+// Options say what to install where.
+type Options struct {
+	Role Role
+	// Root is the prefix everything is written under; "" is the running system.
+	Root string
+	// DryRun prints the plan and changes nothing.
+	DryRun bool
+	// Binary is the cis490 executable to install as systemd.BinaryPath.
+	Binary string
+	// Token, when not nil, is stored in receiver.token_file (ReadToken checks it).
+	Token []byte
+	// SpoolGroup, when set, is the group of producers that drop files in outbox/.
+	SpoolGroup *Group
+	// Systemctl, when set, makes systemd load and run the units. The command sets it
+	// only without --root: under a prefix, the running systemd is not the target's.
+	Systemctl Systemctl
+	Out       io.Writer
+}
+
+// Group is a Unix group: its name for messages, its id for chown.
+type Group struct {
+	Name string
+	GID  int
+}
+
+// UsageError is an error in what was asked for (a configuration that does not load,
+// a bad path), as opposed to a failure while doing it.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+func usage(format string, args ...any) error { return &UsageError{fmt.Errorf(format, args...)} }
+
+// Run installs opts.Role. The report goes to opts.Out as each step happens, so a
+// failure shows how far it got.
+func Run(ctx context.Context, opts Options) (Summary, error) {
+	if opts.Root != "" {
+		if fi, err := os.Stat(opts.Root); err != nil || !fi.IsDir() {
+			return Summary{}, usage("--root %s is not a folder: create it first", opts.Root)
+		}
+	}
+	p, err := newPlan(opts)
+	if err != nil {
+		return Summary{}, err
+	}
+	r := &reporter{out: opts.Out, dryRun: opts.DryRun, root: opts.Root}
+	r.header(opts.Role.Name)
+	for _, s := range p.steps {
+		if err := r.do(s); err != nil {
+			return r.sum, err
+		}
+	}
+	if opts.Systemctl != nil {
+		if err := enableUnits(ctx, opts, p, r); err != nil {
+			return r.sum, err
+		}
+	} else {
+		r.note("systemd left alone: on the target, run systemctl enable --now " + join(opts.Role.Enable))
+	}
+	r.notes(p.notes)
+	r.footer(opts.Role.Title)
+	return r.sum, nil
+}
+
+// plan is every file and folder step, in order, plus what to tell the operator.
+type plan struct {
+	steps []step
+	notes []string
+	// unitSteps are the unit files, to tell whether systemd must reload.
+	unitSteps map[string]step
+	binary    step
+}
+
+func newPlan(opts Options) (*plan, error) {
+	cfg, cfgExists, err := readConfig(opts.Root)
+	if err != nil {
+		return nil, err
+	}
+	p := &plan{unitSteps: map[string]step{}}
+	at := func(path string) string { return filepath.Join(opts.Root, path) }
+
+	bin, err := os.ReadFile(opts.Binary)
+	if err != nil {
+		return nil, fmt.Errorf("read the binary to install: %w", err)
+	}
+	p.binary = &fileStep{path: at(systemd.BinaryPath), mode: 0o755, data: bin, what: "the binary every unit runs"}
+	p.steps = append(p.steps, p.binary, &dirStep{path: at(ConfigDir), mode: 0o755})
+	if err := p.addConfig(opts, cfg, cfgExists, at); err != nil {
+		return nil, err
+	}
+	switch opts.Role.Name {
+	case LabHost.Name:
+		p.steps = append(p.steps, spoolSteps(at(cfg.Ship.SpoolDir), opts.SpoolGroup)...)
+		if filepath.Clean(cfg.Ship.SpoolDir) != SpoolDir {
+			p.notes = append(p.notes, unitCannotWrite("ship.spool_dir", cfg.Ship.SpoolDir, SpoolDir, "cis490-ship.service cis490-doctor-check.service"))
+		}
+	case Receiver.Name:
+		// serve.data_dir's default follows whoever runs it; under the units it is
+		// their StateDirectory.
+		dataDir := StateDir
+		if cfg.Serve.DataDir != config.Default().Serve.DataDir {
+			dataDir = cfg.Serve.DataDir
+			p.notes = append(p.notes, unitCannotWrite("serve.data_dir", dataDir, StateDir, "cis490-receiver.service cis490-fleet-health.service"))
+		}
+		p.steps = append(p.steps, &dirStep{path: at(dataDir), mode: 0o750})
+	}
+	for _, name := range opts.Role.Units {
+		data, err := systemd.Unit(name)
+		if err != nil {
+			return nil, err
+		}
+		s := &fileStep{path: at(filepath.Join(UnitDir, name)), mode: 0o644, data: data}
+		p.unitSteps[name] = s
+		p.steps = append(p.steps, s)
+	}
+	if !cfgExists {
+		p.notes = append(p.notes, nextSteps(opts.Role))
+	}
+	return p, nil
+}
+
+// addConfig adds the configuration skeleton (written only if there is none) and the
+// token, stored where the configuration says the client reads it.
+func (p *plan) addConfig(opts Options, cfg config.Config, cfgExists bool, at func(string) string) error {
+	tokenFile := cfg.Receiver.TokenFile
+	if tokenFile == "" {
+		tokenFile = DefaultTokenFile
+	}
+	if !filepath.IsAbs(tokenFile) {
+		return usage("receiver.token_file %q in %s must be an absolute path", tokenFile, ConfigPath)
+	}
+	set := map[string]any{}
+	if opts.Token != nil {
+		set["receiver.token_file"] = tokenFile
+		if cfgExists && cfg.Receiver.TokenFile == "" {
+			p.notes = append(p.notes, fmt.Sprintf("receiver.token_file is not set in %s: add token_file = %q under [receiver], or the token is not used", ConfigPath, tokenFile))
+		}
+	}
+	p.steps = append(p.steps, &fileStep{path: at(ConfigPath), mode: 0o644, data: Skeleton(set), keep: true, what: "commented defaults"})
+	if opts.Token != nil {
+		token := append(append([]byte{}, opts.Token...), '\n')
+		p.steps = append(p.steps, &fileStep{path: at(tokenFile), mode: 0o600, data: token, what: "the bearer token", secret: true})
+	}
+	return nil
+}
+
+func unitCannotWrite(key, dir, allowed, units string) string {
+	return fmt.Sprintf("%s is %s, but the units may write only %s: add ReadWritePaths=%s in a drop-in (systemctl edit %s)",
+		key, dir, allowed, dir, units)
+}
+
+// readConfig reads the configuration the units will read, the one under root; none
+// is fine (the defaults apply, and the skeleton will be written).
+func readConfig(root string) (config.Config, bool, error) {
+	path := filepath.Join(root, ConfigPath)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return config.Default(), false, nil
+	}
+	cfg, err := config.Load(config.New(), path)
+	if err != nil {
+		return cfg, true, usage("%w (fix it, then run install again)", err)
+	}
+	for key, dir := range map[string]string{"ship.spool_dir": cfg.Ship.SpoolDir, "serve.data_dir": cfg.Serve.DataDir} {
+		if !filepath.IsAbs(dir) {
+			return cfg, true, usage("%s %q in %s must be an absolute path", key, dir, path)
+		}
+	}
+	return cfg, true, nil
+}
+
+// spoolSteps make the spool root's: producers that are not root get outbox/ through
+// their group (setgid, so what they drop stays in the group), and may look into the
+// other folders to see what happened to their files.
+func spoolSteps(dir string, g *Group) []step {
+	var steps []step
+	for _, sub := range []string{"", spool.Outbox, spool.Sent, spool.Rejected} {
+		s := &dirStep{path: filepath.Join(dir, sub), mode: 0o750, group: g}
+		if g != nil {
+			if sub == spool.Outbox {
+				s.mode = 0o770 | fs.ModeSetgid
+			}
+		}
+		steps = append(steps, s)
+	}
+	return steps
+}
+
+func nextSteps(r Role) string {
+	if r.Name == Receiver.Name {
+		return "next: edit " + ConfigPath + " ([serve] listen, tokens_file, [serve.tls]), mint tokens with `cis490 token new --host NAME`, then `systemctl restart cis490-receiver.service`"
+	}
+	return "next: edit " + ConfigPath + " (host, [receiver] url, ca_file, cert_file, key_file), then check with `cis490 doctor`"
+}

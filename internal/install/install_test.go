@@ -1,0 +1,389 @@
+package install
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cis490/cis490/systemd"
+)
+
+// fakeBinary stands in for the cis490 executable install copies.
+func fakeBinary(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "cis490")
+	require.NoError(t, os.WriteFile(p, []byte(content), 0o700))
+	return p
+}
+
+func run(t *testing.T, opts Options) (Summary, string) {
+	t.Helper()
+	var out bytes.Buffer
+	opts.Out = &out
+	sum, err := Run(context.Background(), opts)
+	require.NoError(t, err, out.String())
+	return sum, out.String()
+}
+
+// tree lists every path under root, in walk order, with its mode.
+func tree(t *testing.T, root string) []string {
+	t.Helper()
+	var lines []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == root {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		lines = append(lines, modeString(fi.Mode())+" "+rel)
+		return nil
+	})
+	require.NoError(t, err)
+	return lines
+}
+
+// fileState is everything a rewrite would change: content, mode and modification time.
+type fileState struct {
+	mode  fs.FileMode
+	mtime time.Time
+	data  string
+}
+
+func snapshot(t *testing.T, root string) map[string]fileState {
+	t.Helper()
+	m := map[string]fileState{}
+	require.NoError(t, filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		s := fileState{mode: fi.Mode(), mtime: fi.ModTime()}
+		if fi.Mode().IsRegular() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			s.data = string(b)
+		}
+		m[p] = s
+		return nil
+	}))
+	return m
+}
+
+func TestInstallTree(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		role Role
+		// changes are the steps a first run reports: the parents (etc, usr/bin, …)
+		// are created on the way, not reported.
+		changes int
+		want    []string
+	}{
+		{LabHost, 12, []string{
+			"0755 etc",
+			"0755 etc/cis490",
+			"0644 etc/cis490/lab-host.toml",
+			"0600 etc/cis490/token",
+			"0755 etc/systemd",
+			"0755 etc/systemd/system",
+			"0644 etc/systemd/system/cis490-doctor-check.service",
+			"0644 etc/systemd/system/cis490-doctor-check.timer",
+			"0644 etc/systemd/system/cis490-ship.service",
+			"0644 etc/systemd/system/cis490-ship.timer",
+			"0755 usr",
+			"0755 usr/bin",
+			"0755 usr/bin/cis490",
+			"0755 var",
+			"0755 var/spool",
+			"0750 var/spool/cis490",
+			"0750 var/spool/cis490/outbox",
+			"0750 var/spool/cis490/rejected",
+			"0750 var/spool/cis490/sent",
+		}},
+		{Receiver, 8, []string{
+			"0755 etc",
+			"0755 etc/cis490",
+			"0644 etc/cis490/lab-host.toml",
+			"0600 etc/cis490/token",
+			"0755 etc/systemd",
+			"0755 etc/systemd/system",
+			"0644 etc/systemd/system/cis490-fleet-health.service",
+			"0644 etc/systemd/system/cis490-fleet-health.timer",
+			"0644 etc/systemd/system/cis490-receiver.service",
+			"0755 usr",
+			"0755 usr/bin",
+			"0755 usr/bin/cis490",
+			"0755 var",
+			"0755 var/lib",
+			"0750 var/lib/cis490",
+		}},
+	} {
+		t.Run(tc.role.Name, func(t *testing.T) {
+			t.Parallel()
+			root := t.TempDir()
+			opts := Options{Role: tc.role, Root: root, Binary: fakeBinary(t, "binary v1"), Token: []byte("c490_secret")}
+			sum, out := run(t, opts)
+			assert.Equal(t, tc.want, tree(t, root))
+			assert.Equal(t, tc.changes, sum.Changed, out)
+			assert.Contains(t, out, "changes made")
+
+			bin, err := os.ReadFile(filepath.Join(root, "usr/bin/cis490"))
+			require.NoError(t, err)
+			assert.Equal(t, "binary v1", string(bin))
+			tok, err := os.ReadFile(filepath.Join(root, "etc/cis490/token"))
+			require.NoError(t, err)
+			assert.Equal(t, "c490_secret\n", string(tok))
+			cfg, err := os.ReadFile(filepath.Join(root, "etc/cis490/lab-host.toml"))
+			require.NoError(t, err)
+			assert.Equal(t, string(Skeleton(map[string]any{"receiver.token_file": DefaultTokenFile})), string(cfg))
+			assert.Contains(t, string(cfg), "\ntoken_file = \"/etc/cis490/token\"\n", "the stored token is the one the config names")
+			for _, u := range tc.role.Units {
+				want, err := systemd.Unit(u)
+				require.NoError(t, err)
+				got, err := os.ReadFile(filepath.Join(root, "etc/systemd/system", u))
+				require.NoError(t, err)
+				assert.Equal(t, string(want), string(got), u)
+			}
+
+			before := snapshot(t, root)
+			sum, out = run(t, opts)
+			assert.Zero(t, sum.Changed, out)
+			assert.Contains(t, out, "nothing to change: the "+tc.role.Title+" is installed")
+			assert.NotContains(t, out, "created")
+			assert.NotContains(t, out, "updated")
+			assert.Equal(t, before, snapshot(t, root), "a second run rewrites nothing")
+		})
+	}
+}
+
+func TestInstallKeepsAnExistingConfig(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	cfgPath := filepath.Join(root, "etc/cis490/lab-host.toml")
+	require.NoError(t, os.MkdirAll(filepath.Dir(cfgPath), 0o755))
+	mine := "host = \"lab-42\"\n[ship]\nspool_dir = \"/srv/spool\"\n"
+	require.NoError(t, os.WriteFile(cfgPath, []byte(mine), 0o640))
+
+	_, out := run(t, Options{Role: LabHost, Root: root, Binary: fakeBinary(t, "bin"), Token: []byte("tok")})
+
+	got, err := os.ReadFile(cfgPath)
+	require.NoError(t, err)
+	assert.Equal(t, mine, string(got))
+	fi, err := os.Stat(cfgPath)
+	require.NoError(t, err)
+	assert.Equal(t, fs.FileMode(0o640), fi.Mode().Perm(), "not even its mode is touched")
+	assert.Contains(t, out, "kept          /etc/cis490/lab-host.toml")
+	assert.DirExists(t, filepath.Join(root, "srv/spool/outbox"), "the spool is where the config says")
+	assert.NoDirExists(t, filepath.Join(root, "var/spool/cis490"))
+	assert.Contains(t, out, "ReadWritePaths=/srv/spool", "the units cannot write there without a drop-in")
+	assert.Contains(t, out, `receiver.token_file is not set in /etc/cis490/lab-host.toml: add token_file = "/etc/cis490/token"`)
+	assert.NotContains(t, out, "next: edit", "next steps are for a new config")
+}
+
+func TestInstallRefusesABrokenConfig(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	cfgPath := filepath.Join(root, "etc/cis490/lab-host.toml")
+	require.NoError(t, os.MkdirAll(filepath.Dir(cfgPath), 0o755))
+	require.NoError(t, os.WriteFile(cfgPath, []byte("[ship]\nspool_dri = \"/x\"\n"), 0o644))
+
+	_, err := Run(context.Background(), Options{Role: LabHost, Root: root, Binary: fakeBinary(t, "bin"), Out: &bytes.Buffer{}})
+	require.Error(t, err)
+	var ue *UsageError
+	assert.ErrorAs(t, err, &ue)
+	assert.Contains(t, err.Error(), "ship.spool_dri")
+	assert.Equal(t, []string{"0755 etc", "0755 etc/cis490", "0644 etc/cis490/lab-host.toml"}, tree(t, root), "nothing written")
+}
+
+func TestInstallRepairsAndReplaces(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	opts := Options{Role: LabHost, Root: root, Binary: fakeBinary(t, "v1"), Token: []byte("old")}
+	run(t, opts)
+
+	outbox := filepath.Join(root, "var/spool/cis490/outbox")
+	require.NoError(t, os.Chmod(outbox, 0o777))
+	unit := filepath.Join(root, "etc/systemd/system/cis490-ship.timer")
+	require.NoError(t, os.WriteFile(unit, []byte("[Timer]\nOnUnitActiveSec=1h\n"), 0o644))
+	opts.Binary, opts.Token = fakeBinary(t, "v2"), []byte("new")
+
+	sum, out := run(t, opts)
+	assert.Equal(t, 4, sum.Changed, out)
+	assert.Contains(t, out, "updated       /var/spool/cis490/outbox  (mode 0777 → 0750)")
+	assert.Contains(t, out, "updated       /etc/systemd/system/cis490-ship.timer  (content differs")
+	assert.Contains(t, out, "updated       /usr/bin/cis490")
+	assert.Contains(t, out, "updated       /etc/cis490/token  (a different token")
+	assert.NotContains(t, out, "new", "a token never reaches the output")
+	tok, err := os.ReadFile(filepath.Join(root, "etc/cis490/token"))
+	require.NoError(t, err)
+	assert.Equal(t, "new\n", string(tok))
+	want, _ := systemd.Unit("cis490-ship.timer")
+	got, err := os.ReadFile(unit)
+	require.NoError(t, err)
+	assert.Equal(t, string(want), string(got))
+}
+
+func TestInstallSpoolGroup(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	// The test's own group: chgrp to it needs no privilege.
+	g := &Group{Name: "producers", GID: os.Getgid()}
+	run(t, Options{Role: LabHost, Root: root, Binary: fakeBinary(t, "bin"), SpoolGroup: g})
+
+	for sub, mode := range map[string]string{"": "0750", "outbox": "2770", "sent": "0750", "rejected": "0750"} {
+		fi, err := os.Stat(filepath.Join(root, "var/spool/cis490", sub))
+		require.NoError(t, err)
+		assert.Equal(t, mode, modeString(fi.Mode()), sub)
+		assert.Equal(t, uint32(g.GID), fi.Sys().(*syscall.Stat_t).Gid, sub)
+	}
+}
+
+func TestInstallDryRunChangesNothing(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	sc := newFakeSystemctl()
+	sum, out := run(t, Options{Role: LabHost, Root: root, DryRun: true, Binary: fakeBinary(t, "bin"), Token: []byte("t"), Systemctl: sc.run})
+	assert.Empty(t, tree(t, root))
+	assert.Equal(t, 12+3, sum.Changed, out, "12 files and folders, daemon-reload, 2 timers")
+	assert.Contains(t, out, "(dry run: nothing is changed)")
+	assert.Contains(t, out, "would create  /etc/cis490/lab-host.toml")
+	assert.Contains(t, out, "would start   cis490-ship.timer")
+	assert.Contains(t, out, "would run     systemctl daemon-reload")
+	assert.Contains(t, out, "run again without --dry-run")
+	assert.Equal(t, []string{
+		"is-enabled cis490-ship.timer", "is-active cis490-ship.timer",
+		"is-enabled cis490-doctor-check.timer", "is-active cis490-doctor-check.timer",
+	}, sc.calls(), "only questions, no changes")
+}
+
+func TestInstallRefusesAMissingRoot(t *testing.T) {
+	t.Parallel()
+	_, err := Run(context.Background(), Options{Role: LabHost, Root: filepath.Join(t.TempDir(), "nope"), Binary: fakeBinary(t, "bin"), Out: &bytes.Buffer{}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "create it first")
+}
+
+// fakeSystemctl answers like systemctl on a machine where nothing is enabled yet,
+// and remembers what enable --now did. Unit tests use it; the end-to-end test runs
+// the real command against a stand-in systemctl script on PATH.
+type fakeSystemctl struct {
+	mu     sync.Mutex
+	log    []string
+	on     map[string]bool
+	failOn string
+}
+
+func newFakeSystemctl() *fakeSystemctl { return &fakeSystemctl{on: map[string]bool{}} }
+
+func (f *fakeSystemctl) run(_ context.Context, args ...string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	call := strings.Join(args, " ")
+	f.log = append(f.log, call)
+	if f.failOn != "" && strings.HasPrefix(call, f.failOn) {
+		return "", errors.New("systemctl " + call + ": exit status 1: System has not been booted with systemd as init system (PID 1). Can't operate.")
+	}
+	switch args[0] {
+	case "is-enabled":
+		if f.on[args[1]] {
+			return "enabled\n", nil
+		}
+		return "disabled\n", errors.New("exit status 1")
+	case "is-active":
+		if f.on[args[1]] {
+			return "active\n", nil
+		}
+		return "inactive\n", errors.New("exit status 3")
+	case "enable":
+		f.on[args[2]] = true
+	}
+	return "", nil
+}
+
+func (f *fakeSystemctl) calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.log...)
+}
+
+func (f *fakeSystemctl) reset() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.log = nil
+}
+
+func TestInstallCallsSystemctl(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	sc := newFakeSystemctl()
+	opts := Options{Role: LabHost, Root: root, Binary: fakeBinary(t, "bin"), Systemctl: sc.run}
+
+	_, out := run(t, opts)
+	assert.Equal(t, []string{
+		"is-enabled cis490-ship.timer", "is-active cis490-ship.timer",
+		"is-enabled cis490-doctor-check.timer", "is-active cis490-doctor-check.timer",
+		"daemon-reload",
+		"enable --now cis490-ship.timer",
+		"enable --now cis490-doctor-check.timer",
+	}, sc.calls())
+	assert.Contains(t, out, "started       cis490-ship.timer  (systemctl enable --now; was disabled, inactive)")
+
+	sc.reset()
+	sum, out := run(t, opts)
+	assert.Zero(t, sum.Changed, out)
+	assert.Equal(t, []string{
+		"is-enabled cis490-ship.timer", "is-active cis490-ship.timer",
+		"is-enabled cis490-doctor-check.timer", "is-active cis490-doctor-check.timer",
+	}, sc.calls(), "nothing to reload or enable the second time")
+	assert.Contains(t, out, "unchanged     cis490-ship.timer  (enabled, active)")
+}
+
+func TestInstallRestartsAReceiverOnANewBinary(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	sc := newFakeSystemctl()
+	opts := Options{Role: Receiver, Root: root, Binary: fakeBinary(t, "v1"), Systemctl: sc.run}
+	run(t, opts)
+
+	sc.reset()
+	opts.Binary = fakeBinary(t, "v2")
+	_, out := run(t, opts)
+	assert.Equal(t, []string{
+		"is-enabled cis490-receiver.service", "is-active cis490-receiver.service",
+		"is-enabled cis490-fleet-health.timer", "is-active cis490-fleet-health.timer",
+		"try-restart cis490-receiver.service",
+	}, sc.calls(), "the timer picks the new binary up at its next run; the service must restart")
+	assert.Contains(t, out, "restarted     cis490-receiver.service")
+}
+
+func TestInstallSystemctlFailure(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	sc := newFakeSystemctl()
+	sc.failOn = "daemon-reload"
+	var out bytes.Buffer
+	_, err := Run(context.Background(), Options{Role: LabHost, Root: root, Binary: fakeBinary(t, "bin"), Systemctl: sc.run, Out: &out})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "System has not been booted with systemd")
+	assert.Contains(t, err.Error(), "The files are in place")
+	assert.Contains(t, err.Error(), "--root DIR")
+	assert.FileExists(t, filepath.Join(root, "etc/systemd/system/cis490-ship.timer"))
+}
