@@ -192,7 +192,8 @@ func (c *Client) Do(ctx context.Context, r Request) (*http.Response, error) {
 			return nil, err
 		}
 		if res.StatusCode == http.StatusTooManyRequests || res.StatusCode >= 500 {
-			if wait := retryAfter(res); wait > 0 {
+			// On the last attempt the answer itself is returned, not a wait.
+			if wait := retryAfter(res); wait > 0 && attempt <= c.retries && !r.NoRetry {
 				drain(res)
 				return nil, &backoff.RetryAfterError{Duration: wait}
 			}

@@ -238,3 +238,23 @@ func TestRefusedClientCertificateIsNotRetriedAndNamesTheCertFile(t *testing.T) {
 	assert.Contains(t, err.Error(), expired.CertFile)
 	assert.Less(t, time.Since(start), time.Second, "a refused certificate is not retried")
 }
+
+func TestRetryAfterOnTheLastAttemptReturnsTheAnswer(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, `{"error":"the receiver is shutting down: retry shortly","code":"shutting_down"}`)
+	}))
+	defer srv.Close()
+	cfg := testConfig(t, srv.URL)
+	cfg.Ship.Retries = 0
+	c := newTestClient(t, cfg)
+	res, err := c.Do(context.Background(), Request{Method: http.MethodPost, Path: "/v1/heartbeat"})
+	require.NoError(t, err, "the receiver answered: that answer is the result, not a network error")
+	assert.Equal(t, "shutting_down", c.StatusError(res).Code)
+	assert.Equal(t, int32(1), calls.Load())
+}

@@ -47,7 +47,11 @@ func (p *probe) reachable(context.Context) Check {
 		over = "over " + tls.VersionName(a.tls.Version)
 	}
 	if a.status != http.StatusOK {
-		return failed(fmt.Sprintf("GET /healthz answered %d: %s", a.status, a.apiErr.Message), journalHint, details)
+		msg := http.StatusText(a.status)
+		if a.apiErr != nil {
+			msg = a.apiErr.Message
+		}
+		return failed(fmt.Sprintf("GET /healthz answered %d: %s", a.status, msg), journalHint, details)
 	}
 	summary := fmt.Sprintf("%s answered in %s %s", url, a.latency.Round(time.Millisecond), over)
 	if a.tls == nil && !isLoopbackURL(url) {

@@ -26,6 +26,10 @@ type episodeResponse struct {
 
 func (s *Server) putEpisode(w http.ResponseWriter, r *http.Request) {
 	c, rec := callerOf(r), recordOf(r)
+	if c.Role == roleOpen && c.Host == "" {
+		fail(w, r, http.StatusBadRequest, codeBadRequest, "missing "+protocol.HeaderHost+": in open mode it names the uploading host")
+		return
+	}
 	if c.Host == "" || c.Role == roleAdmin {
 		fail(w, r, http.StatusForbidden, codeForbidden, "episodes are uploaded by a host: use a host token (or, in open mode, send "+protocol.HeaderHost+")")
 		return
@@ -56,10 +60,12 @@ func (s *Server) putEpisode(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, episodeResponse{c.Host, meta.Episode, sha, meta.Size, "duplicate", meta.ReceivedAt})
 		return
 	}
-	if err := s.store.CheckFree(max(r.ContentLength, 0)); err != nil {
+	release, err := s.store.Reserve(r.ContentLength)
+	if err != nil {
 		s.episodeError(w, r, err)
 		return
 	}
+	defer release()
 	body := &countingReader{r: r.Body, rc: http.NewResponseController(w), stall: s.stallTimeout}
 	res, err := s.store.PutEpisode(r.Context(), c.Host, sha, body, int64(s.cfg.MaxEpisodeBytes), store.EpisodeMeta{
 		Episode:    name,

@@ -248,3 +248,28 @@ func TestMaliciousNamesNeverEscapeTheDataFolder(t *testing.T) {
 		assert.True(t, strings.HasPrefix(f, "data"+string(filepath.Separator)), "file outside the data folder: %s", f)
 	}
 }
+
+func TestOpenModeWithoutHostHeaderIs400(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, setup{})
+	r := h.upload(req{}, "ep.tar", []byte("who am I"))
+	assert.Equal(t, http.StatusBadRequest, r.status)
+	r = h.do(req{method: http.MethodPost, path: "/v1/heartbeat"})
+	assert.Equal(t, http.StatusBadRequest, r.status)
+}
+
+// A report body that stops arriving is dropped like a stalled upload.
+func TestStalledReportIsDropped(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, setup{}) // stall timeout 2 s
+	conn, err := net.Dial("tcp", h.ts.Listener.Addr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = io.WriteString(conn, "PUT /v1/host-health/lab-07 HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"st")
+	require.NoError(t, err)
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	_, err = io.ReadAll(conn)
+	var ne net.Error
+	require.False(t, errors.As(err, &ne) && ne.Timeout(), "the server must drop a client that stops sending")
+	assert.Empty(t, files(t, filepath.Join(h.data, "host-health")))
+}

@@ -15,7 +15,12 @@ import (
 )
 
 func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) {
-	if c := callerOf(r); c.Host == "" || c.Role == roleAdmin {
+	c := callerOf(r)
+	if c.Role == roleOpen && c.Host == "" {
+		fail(w, r, http.StatusBadRequest, codeBadRequest, "missing "+protocol.HeaderHost+": in open mode it names the host")
+		return
+	}
+	if c.Host == "" || c.Role == roleAdmin {
 		fail(w, r, http.StatusForbidden, codeForbidden, "heartbeats come from a host: use a host token (or, in open mode, send "+protocol.HeaderHost+")")
 		return
 	}

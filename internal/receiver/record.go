@@ -66,6 +66,12 @@ func (s *Server) indexed(route string, next http.Handler) http.Handler {
 		rec := &record{Route: route}
 		sw := &statusWriter{ResponseWriter: w}
 		r = r.WithContext(context.WithValue(r.Context(), recordKey{}, rec))
+		if r.Method == http.MethodPut || r.Method == http.MethodPost {
+			// A body that stops arriving must not pin the connection; uploads push this
+			// deadline forward while data flows (countingReader). Not for GETs: a read
+			// deadline would end a streaming ?follow=1 answer.
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.stallTimeout))
+		}
 		if s.draining.Load() {
 			s.refuseDraining(sw, r)
 		} else {

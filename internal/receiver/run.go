@@ -63,7 +63,12 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, ready func(
 		}
 	}()
 	g := newGate(sc.Gate, log)
-	if err := g.Refresh(ctx); err != nil {
+	// Bounded: a hung git or mount must not keep the receiver from starting (the gate
+	// stays open until a source loads, and Run keeps retrying).
+	startCtx, cancelStart := context.WithTimeout(ctx, 20*time.Second)
+	err = g.Refresh(startCtx)
+	cancelStart()
+	if err != nil {
 		log.Warn().Err(err).Msg("an allow-list source failed at start; it is retried every serve.gate.refresh")
 	}
 	gateCtx, stopGate := context.WithCancel(ctx)
@@ -166,7 +171,7 @@ func announce(log zerolog.Logger, cfg config.Config, addr net.Addr, g *gate.Gate
 	} else if cfg.Serve.TLS.CertFile == "" {
 		log.Warn().Msg("no TLS: bearer tokens cross the network in clear text. Set serve.tls.cert_file and key_file")
 	}
-	if g.Stats().Sources == nil {
+	if len(g.Stats().Sources) == 0 {
 		log.Info().Msg("version gate open: no serve.gate.allowlist_file or git_dir; commits are recorded, not checked")
 	}
 }

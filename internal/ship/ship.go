@@ -216,7 +216,7 @@ func (r *run) ship(ctx context.Context, h hashed, sum *Summary) error {
 			sum.Duplicates++
 		}
 		log.Info().Int("status", res.StatusCode).Str("sha256", h.sha).Msg("shipped")
-		return r.spool.MarkSent(f)
+		return r.spool.MarkSent(f, r.opts.Now())
 	}
 	apiErr := r.opts.Client.StatusError(res)
 	switch {

@@ -114,7 +114,7 @@ func (s Spool) Reject(f File, why Reason) error {
 	if err != nil {
 		return err
 	}
-	dst := filepath.Join(s.Path(Rejected), f.Name)
+	dst := freeName(filepath.Join(s.Path(Rejected), f.Name))
 	if err := renameio.WriteFile(dst+ReasonSuffix, append(b, '\n'), 0o640); err != nil {
 		return fmt.Errorf("write reason for %s: %w", f.Name, err)
 	}
@@ -124,12 +124,32 @@ func (s Spool) Reject(f File, why Reason) error {
 	return syncDir(s.Path(Rejected))
 }
 
-// MarkSent moves f from outbox/ to sent/.
-func (s Spool) MarkSent(f File) error {
-	if err := os.Rename(f.Path, filepath.Join(s.Path(Sent), f.Name)); err != nil {
+// MarkSent moves f from outbox/ to sent/, stamped with the time it was shipped:
+// ship.keep_sent counts from then, not from when the producer wrote it.
+func (s Spool) MarkSent(f File, now time.Time) error {
+	dst := filepath.Join(s.Path(Sent), f.Name)
+	if err := os.Rename(f.Path, dst); err != nil {
 		return fmt.Errorf("move %s to sent/: %w", f.Name, err)
 	}
+	if err := os.Chtimes(dst, now, now); err != nil {
+		return err
+	}
 	return syncDir(s.Path(Sent))
+}
+
+// freeName returns path, or path with a numbered suffix when path or its reason file
+// is taken: a rejected tarball is never replaced by a later one of the same name.
+// Only one ship run holds the spool at a time, so checking first is enough.
+func freeName(path string) string {
+	candidate := path
+	for i := 1; ; i++ {
+		_, err1 := os.Lstat(candidate)
+		_, err2 := os.Lstat(candidate + ReasonSuffix)
+		if errors.Is(err1, fs.ErrNotExist) && errors.Is(err2, fs.ErrNotExist) {
+			return candidate
+		}
+		candidate = fmt.Sprintf("%s.%d", path, i)
+	}
 }
 
 func syncDir(dir string) error {

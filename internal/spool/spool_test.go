@@ -68,3 +68,39 @@ func TestPrepareReportsAnUnusableSpool(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "ship.spool_dir")
 }
+
+func TestRejectNeverReplacesAnEarlierRejection(t *testing.T) {
+	s := New(t.TempDir())
+	require.NoError(t, s.Prepare())
+	for i, content := range []string{"first", "second", "third"} {
+		p := filepath.Join(s.Path(Outbox), "run.tar")
+		require.NoError(t, os.WriteFile(p, []byte(content), 0o600))
+		q, err := s.Queue()
+		require.NoError(t, err)
+		require.NoError(t, s.Reject(q[0], Reason{RejectedAt: time.Now(), Reason: content}), i)
+	}
+	for name, content := range map[string]string{"run.tar": "first", "run.tar.1": "second", "run.tar.2": "third"} {
+		b, err := os.ReadFile(filepath.Join(s.Path(Rejected), name))
+		require.NoError(t, err)
+		assert.Equal(t, content, string(b))
+		reason, err := os.ReadFile(filepath.Join(s.Path(Rejected), name+ReasonSuffix))
+		require.NoError(t, err)
+		assert.Contains(t, string(reason), content)
+	}
+}
+
+func TestMarkSentStampsTheShippingTime(t *testing.T) {
+	s := New(t.TempDir())
+	require.NoError(t, s.Prepare())
+	p := filepath.Join(s.Path(Outbox), "old.tar")
+	require.NoError(t, os.WriteFile(p, []byte("x"), 0o600))
+	long := time.Now().Add(-30 * 24 * time.Hour)
+	require.NoError(t, os.Chtimes(p, long, long))
+	q, err := s.Queue()
+	require.NoError(t, err)
+	now := time.Now().Truncate(time.Second)
+	require.NoError(t, s.MarkSent(q[0], now))
+	st, err := os.Stat(filepath.Join(s.Path(Sent), "old.tar"))
+	require.NoError(t, err)
+	assert.True(t, st.ModTime().Equal(now), "keep_sent counts from shipping, not from when it was written")
+}

@@ -50,6 +50,11 @@ func (s *Store) Episode(host, sha string) (EpisodeMeta, bool, error) {
 	if err != nil {
 		return EpisodeMeta{}, false, err
 	}
+	// The upload that linked it may still be before its directory fsync; whoever is
+	// told "already stored" must be able to rely on it.
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return EpisodeMeta{}, false, err
+	}
 	// The tarball is linked into place before its .json is written, so a missing or
 	// unreadable .json means an upload still finishing (or a crash in between): the
 	// file itself is the authority.
@@ -118,7 +123,7 @@ func (s *Store) PutEpisode(ctx context.Context, host, sha string, body io.Reader
 	// one winner among racing identical uploads, with no lock held across uploads.
 	err = os.Link(tmpName, final)
 	if errors.Is(err, fs.ErrExist) {
-		return s.duplicate(dir, host, sha, meta.Episode)
+		return s.duplicate(host, sha, meta.Episode)
 	}
 	if err != nil {
 		return PutResult{}, fmt.Errorf("store episode %s: %w", meta.Episode, noSpace(err))
@@ -141,11 +146,8 @@ func (s *Store) PutEpisode(ctx context.Context, host, sha string, body io.Reader
 }
 
 // duplicate answers the loser of a race, or a retry that slipped past the caller's
-// pre-check. The winner may not have fsynced the directory yet, so do it here too.
-func (s *Store) duplicate(dir, host, sha, episode string) (PutResult, error) {
-	if err := syncDir(dir); err != nil {
-		return PutResult{}, err
-	}
+// pre-check. Episode fsyncs the host directory: the winner may not have yet.
+func (s *Store) duplicate(host, sha, episode string) (PutResult, error) {
 	stored, ok, err := s.Episode(host, sha)
 	if err != nil {
 		return PutResult{}, err

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
@@ -46,6 +47,9 @@ type Options struct {
 type Store struct {
 	dir, episodes, health, tmp string
 	opts                       Options
+
+	// reserved is the bytes that uploads in flight announced (Content-Length).
+	reserved atomic.Int64
 
 	// hostDirs remembers the host directories whose entry in episodes/ is known to be
 	// durable, so each costs one extra fsync per process rather than one per upload.
@@ -99,19 +103,31 @@ func (s *Store) sweepTmp() (int, error) {
 	return len(entries), nil
 }
 
-// CheckFree reports ErrNoSpace when writing need more bytes would leave less than
-// MinFreeBytes free.
+// CheckFree reports ErrNoSpace when writing need more bytes, on top of what uploads
+// in flight have reserved, would leave less than MinFreeBytes free.
 func (s *Store) CheckFree(need int64) error {
 	free, err := s.FreeBytes()
 	if err != nil {
 		return err
 	}
 	avail := int64(min(free, 1<<62))
-	if avail-max(need, 0) < s.opts.MinFreeBytes {
-		return fmt.Errorf("%w: %d bytes free in %s, need %d and must keep min_free_bytes %d",
-			ErrNoSpace, avail, s.dir, need, s.opts.MinFreeBytes)
+	reserved := s.reserved.Load()
+	if avail-reserved-max(need, 0) < s.opts.MinFreeBytes {
+		return fmt.Errorf("%w: %d bytes free in %s, %d reserved by uploads in flight, need %d and must keep min_free_bytes %d",
+			ErrNoSpace, avail, s.dir, reserved, need, s.opts.MinFreeBytes)
 	}
 	return nil
+}
+
+// Reserve holds n bytes of free space for an upload until release is called, so that
+// concurrent uploads, each fitting alone, cannot together breach MinFreeBytes.
+func (s *Store) Reserve(n int64) (release func(), err error) {
+	n = max(n, 0)
+	if err := s.CheckFree(n); err != nil {
+		return nil, err
+	}
+	s.reserved.Add(n)
+	return func() { s.reserved.Add(-n) }, nil
 }
 
 // FreeBytes is the space available to the (unprivileged) service user.

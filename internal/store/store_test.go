@@ -177,3 +177,29 @@ func TestBadNamesWriteNothing(t *testing.T) {
 	}
 	assert.Equal(t, []string{"data/", "data/episodes/", "data/host-health/", "data/tmp/"}, tree(t, parent))
 }
+
+// Concurrent uploads that each fit must not together breach MinFreeBytes. The floor
+// is set relative to the real free space, with margins far above what other processes
+// on the machine change in the meantime.
+func TestReserveCountsUploadsInFlight(t *testing.T) {
+	dir := t.TempDir()
+	probe, err := Open(dir, Options{})
+	require.NoError(t, err)
+	free, err := probe.FreeBytes()
+	require.NoError(t, err)
+	const gib = int64(1 << 30)
+	if free < uint64(8*gib) {
+		t.Skipf("needs 8 GiB free to leave margins, have %d", free)
+	}
+	st, err := Open(dir, Options{MinFreeBytes: int64(free) - 3*gib})
+	require.NoError(t, err)
+	release, err := st.Reserve(2 * gib)
+	require.NoError(t, err, "one 2 GiB upload fits in the 3 GiB above the floor")
+	_, err = st.Reserve(2 * gib)
+	require.ErrorIs(t, err, ErrNoSpace, "a second one would not")
+	require.ErrorIs(t, st.CheckFree(2*gib), ErrNoSpace)
+	release()
+	release2, err := st.Reserve(2 * gib)
+	require.NoError(t, err, "released space is available again")
+	release2()
+}
