@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/cis490/cis490/internal/fsutil"
 )
 
 // Append adds lines to the file at path, creating it (and its folder) when needed, and
@@ -35,7 +37,7 @@ func Append(path string, lines ...Alert) error {
 	if err != nil {
 		return fmt.Errorf("alerts file %s: %w", path, err)
 	}
-	torn, err := endsTorn(f)
+	torn, err := fsutil.EndsTorn(f)
 	if err != nil {
 		f.Close()
 		return fmt.Errorf("alerts file %s: %w", path, err)
@@ -50,31 +52,7 @@ func Append(path string, lines ...Alert) error {
 		return fmt.Errorf("append to alerts file %s: %w", path, err)
 	}
 	if created {
-		return syncDir(dir)
-	}
-	return nil
-}
-
-func endsTorn(f *os.File) (bool, error) {
-	fi, err := f.Stat()
-	if err != nil || fi.Size() == 0 {
-		return false, err
-	}
-	last := make([]byte, 1)
-	if _, err := f.ReadAt(last, fi.Size()-1); err != nil {
-		return false, err
-	}
-	return last[0] != '\n', nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", dir, err)
+		return fsutil.SyncDir(dir)
 	}
 	return nil
 }

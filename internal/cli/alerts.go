@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cis490/cis490/internal/alerts"
+	"github.com/cis490/cis490/internal/logging"
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/fleethealth"
 )
@@ -44,7 +45,7 @@ type alertsTailOptions struct {
 }
 
 func newAlertsTailCmd(a *app) *cobra.Command {
-	opts := &alertsTailOptions{streams: a.streams, isTerminal: isTerminal, getenv: os.Getenv}
+	opts := &alertsTailOptions{streams: a.streams, isTerminal: logging.IsTerminal, getenv: os.Getenv}
 	cmd := &cobra.Command{
 		Use:   "tail",
 		Short: "Print the last alerts, and follow new ones with -f",

@@ -4,14 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
-	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/cis490/cis490/internal/client"
+	"github.com/cis490/cis490/internal/logging"
 	"github.com/cis490/cis490/internal/ship"
 )
 
@@ -52,7 +51,7 @@ Exit codes: 0 the outbox is empty afterwards (or another run holds the lock),
 				return usageErr(err)
 			}
 			so := ship.Options{SpoolDir: cfg.Ship.SpoolDir, MaxAge: cfg.Ship.MaxAge, KeepSent: cfg.Ship.KeepSent, Client: c, Logger: log}
-			if !opts.watch && isTerminal(opts.streams.Err) {
+			if !opts.watch && logging.IsTerminal(opts.streams.Err) {
 				so.Progress = &bar{out: opts.streams.Err}
 			}
 			return runShip(cmd, opts, so, log)
@@ -95,11 +94,6 @@ func runShip(cmd *cobra.Command, opts *shipOptions, so ship.Options, log zerolog
 		return fmt.Errorf("%d file(s) remain in the outbox: see the log above; they are retried next run", sum.Remaining)
 	}
 	return nil
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && isatty.IsTerminal(f.Fd())
 }
 
 // bar is a terminal progress bar over the bytes of a run.

@@ -12,6 +12,8 @@ import (
 
 	"github.com/gofrs/flock"
 	"github.com/google/renameio/v2"
+
+	"github.com/cis490/cis490/internal/fsutil"
 )
 
 const stateVersion = 1
@@ -90,19 +92,7 @@ func (st *State) save(path string) error {
 	}
 	// The rename itself must be durable: losing it to a power cut would bring back
 	// the old state, and with it a second firing line for a key already used.
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("save fleet-health state: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("save fleet-health state: fsync %s: %w", dir, err)
-	}
-	return nil
+	return fsutil.SyncDir(filepath.Dir(path))
 }
 
 // lockTimeout bounds the wait for another check: one takes well under a second, so a

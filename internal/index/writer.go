@@ -7,6 +7,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/cis490/cis490/internal/fsutil"
 )
 
 // ErrClosed is returned by Append after Close.
@@ -179,16 +181,9 @@ func openDay(path string) (*os.File, error) {
 // endTornLine ends a line torn by a crash, so the next line is not glued to its remains
 // (the reader then skips only the torn part).
 func endTornLine(f *os.File) error {
-	fi, err := f.Stat()
-	if err != nil || fi.Size() == 0 {
+	torn, err := fsutil.EndsTorn(f)
+	if err != nil || !torn {
 		return err
-	}
-	last := make([]byte, 1)
-	if _, err := f.ReadAt(last, fi.Size()-1); err != nil {
-		return err
-	}
-	if last[0] == '\n' {
-		return nil
 	}
 	_, err = f.Write([]byte{'\n'})
 	return err

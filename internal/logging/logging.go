@@ -27,7 +27,7 @@ func New(w io.Writer, level, format string) (zerolog.Logger, error) {
 	}
 	switch format {
 	case FormatAuto:
-		if isTerminal(w) && os.Getenv("JOURNAL_STREAM") == "" {
+		if IsTerminal(w) && os.Getenv("JOURNAL_STREAM") == "" {
 			w = console(w)
 		}
 	case FormatConsole:
@@ -52,7 +52,8 @@ func console(w io.Writer) io.Writer {
 	return zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly, NoColor: os.Getenv("NO_COLOR") != ""}
 }
 
-func isTerminal(w io.Writer) bool {
+// IsTerminal reports whether w is a terminal (progress bars and colour go only there).
+func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && isatty.IsTerminal(f.Fd())
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/google/renameio/v2"
+
+	"github.com/cis490/cis490/internal/fsutil"
 )
 
 // Folder names inside the spool.
@@ -121,7 +123,7 @@ func (s Spool) Reject(f File, why Reason) error {
 	if err := os.Rename(f.Path, dst); err != nil {
 		return fmt.Errorf("move %s to rejected/: %w", f.Name, err)
 	}
-	return syncDir(s.Path(Rejected))
+	return fsutil.SyncDir(s.Path(Rejected))
 }
 
 // MarkSent moves f from outbox/ to sent/, stamped with the time it was shipped:
@@ -134,7 +136,7 @@ func (s Spool) MarkSent(f File, now time.Time) error {
 	if err := os.Chtimes(dst, now, now); err != nil {
 		return err
 	}
-	return syncDir(s.Path(Sent))
+	return fsutil.SyncDir(s.Path(Sent))
 }
 
 // freeName returns path, or path with a numbered suffix when path or its reason file
@@ -150,13 +152,4 @@ func freeName(path string) string {
 		}
 		candidate = fmt.Sprintf("%s.%d", path, i)
 	}
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

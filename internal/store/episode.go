@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/renameio/v2"
 
+	"github.com/cis490/cis490/internal/fsutil"
 	"github.com/cis490/cis490/internal/protocol"
 )
 
@@ -52,7 +53,7 @@ func (s *Store) Episode(host, sha string) (EpisodeMeta, bool, error) {
 	}
 	// The upload that linked it may still be before its directory fsync; whoever is
 	// told "already stored" must be able to rely on it.
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := fsutil.SyncDir(filepath.Dir(path)); err != nil {
 		return EpisodeMeta{}, false, err
 	}
 	// The tarball is linked into place before its .json is written, so a missing or
@@ -90,7 +91,7 @@ func (s *Store) hostDir(host string) (string, error) {
 	if err := os.Mkdir(dir, dirPerm); err != nil && !errors.Is(err, fs.ErrExist) {
 		return "", noSpace(err)
 	}
-	if err := syncDir(s.episodes); err != nil {
+	if err := fsutil.SyncDir(s.episodes); err != nil {
 		return "", err
 	}
 	s.hostDirs.Store(host, struct{}{})
@@ -139,7 +140,7 @@ func (s *Store) PutEpisode(ctx context.Context, host, sha string, body io.Reader
 		// duplicate; failing here only tells the client to retry.
 		return PutResult{}, fmt.Errorf("store episode %s metadata: %w", meta.Episode, err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := fsutil.SyncDir(dir); err != nil {
 		return PutResult{}, err
 	}
 	return PutResult{SHA256: sha, Size: size, Created: true, ReceivedAt: meta.ReceivedAt, Episode: meta.Episode}, nil

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/renameio/v2"
+
+	"github.com/cis490/cis490/internal/fsutil"
 )
 
 // PutHostHealth replaces host's latest report. The receiver's clock, not the
@@ -39,7 +41,7 @@ func (s *Store) PutHostHealth(host string, report []byte, receivedAt time.Time) 
 	if err := renameio.WriteFile(path, data, filePerm, renameio.WithTempDir(s.tmp)); err != nil {
 		return fmt.Errorf("store host-health %s: %w", host, noSpace(err))
 	}
-	return syncDir(s.health)
+	return fsutil.SyncDir(s.health)
 }
 
 // HostHealth returns host's latest report; the error wraps fs.ErrNotExist when the

@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 
+	"github.com/cis490/cis490/internal/fsutil"
 	"github.com/cis490/cis490/internal/protocol"
 )
 
@@ -77,7 +78,7 @@ func Open(dataDir string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("open store: %w; check serve.data_dir and that the service user may write there", err)
 		}
 	}
-	if err := syncDir(dataDir); err != nil {
+	if err := fsutil.SyncDir(dataDir); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	n, err := s.sweepTmp()
@@ -146,19 +147,6 @@ func noSpace(err error) error {
 	}
 	return err
 }
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	return nil
-}
-
 func validHost(host string) bool {
 	h, ok := protocol.NormalizeHost(host)
 	return ok && h == host

@@ -9,6 +9,8 @@ import (
 
 	"github.com/gofrs/flock"
 	"github.com/google/renameio/v2"
+
+	"github.com/cis490/cis490/internal/fsutil"
 )
 
 const header = "# cis490 tokens: only SHA-256 hashes of tokens are stored here. Add with `cis490 token new`.\n"
@@ -74,11 +76,7 @@ func writeAtomic(path string, data []byte) error {
 	if err := f.CloseAtomicallyReplace(); err != nil {
 		return err
 	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	return errors.Join(d.Sync(), d.Close())
+	return fsutil.SyncDir(dir)
 }
 
 // formatEntry writes an entry by hand so it looks like the documented example. %q is
