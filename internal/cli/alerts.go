@@ -14,9 +14,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cis490/cis490/internal/alerts"
-	"github.com/cis490/cis490/internal/logging"
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/fleethealth"
+	"github.com/cis490/cis490/internal/logging"
 )
 
 func newAlertsCmd(a *app) *cobra.Command {
