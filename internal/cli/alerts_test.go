@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 
 	"github.com/cis490/cis490/internal/alerts"
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/testutil"
 )
 
 var alertT0 = time.Date(2026, 11, 28, 18, 0, 0, 0, time.UTC)
@@ -29,27 +28,9 @@ func testAlert(n int, host, symptom, status string) alerts.Alert {
 		Since: at.Add(-time.Minute), Summary: fmt.Sprintf("%s summary %d", host, n), Evidence: json.RawMessage(`{}`)}
 }
 
-// lockedBuffer is an output stream written by a following command while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type tailRun struct {
 	path       string
-	out, err   *lockedBuffer
+	out, err   *testutil.SyncBuffer
 	opts       *alertsTailOptions
 	cfg        config.Config
 	terminal   bool
@@ -58,7 +39,7 @@ type tailRun struct {
 
 func newTailRun(t *testing.T) *tailRun {
 	t.Helper()
-	r := &tailRun{path: filepath.Join(t.TempDir(), "alerts.jsonl"), out: &lockedBuffer{}, err: &lockedBuffer{}}
+	r := &tailRun{path: filepath.Join(t.TempDir(), "alerts.jsonl"), out: &testutil.SyncBuffer{}, err: &testutil.SyncBuffer{}}
 	r.cfg = config.Default()
 	r.cfg.FleetHealth.AlertsFile = r.path
 	r.opts = &alertsTailOptions{streams: Streams{Out: r.out, Err: r.err}, n: 10, color: "auto", poll: 20 * time.Millisecond,

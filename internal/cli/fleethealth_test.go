@@ -16,6 +16,7 @@ import (
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/index"
+	"github.com/cis490/cis490/internal/testutil"
 )
 
 func fleetData(t *testing.T) config.Config {
@@ -38,7 +39,7 @@ func fleetData(t *testing.T) config.Config {
 func TestFleetCheckTable(t *testing.T) {
 	t.Parallel()
 	cfg := fleetData(t)
-	out := &lockedBuffer{}
+	out := &testutil.SyncBuffer{}
 	opts := &fleetCheckOptions{streams: Streams{Out: out, Err: out}, now: "2026-11-28T18:00:00Z"}
 	require.NoError(t, runFleetCheck(t.Context(), opts, cfg, zerolog.Nop()))
 	lines := strings.Split(out.String(), "\n")
@@ -52,7 +53,7 @@ func TestFleetCheckTable(t *testing.T) {
 func TestFleetCheckDryRunJSON(t *testing.T) {
 	t.Parallel()
 	cfg := fleetData(t)
-	out := &lockedBuffer{}
+	out := &testutil.SyncBuffer{}
 	opts := &fleetCheckOptions{streams: Streams{Out: out, Err: out}, now: "2026-11-28T18:00:00Z", dryRun: true, json: true}
 	require.NoError(t, runFleetCheck(t.Context(), opts, cfg, zerolog.Nop()))
 	var res fleethealth.Result
@@ -70,7 +71,7 @@ func TestFleetCheckDryRunJSON(t *testing.T) {
 func TestFleetCheckBadNowIsAUsageError(t *testing.T) {
 	t.Parallel()
 	cfg := fleetData(t)
-	err := runFleetCheck(t.Context(), &fleetCheckOptions{streams: Streams{Out: &lockedBuffer{}}, now: "yesterday"}, cfg, zerolog.Nop())
+	err := runFleetCheck(t.Context(), &fleetCheckOptions{streams: Streams{Out: &testutil.SyncBuffer{}}, now: "yesterday"}, cfg, zerolog.Nop())
 	var ee *exitError
 	require.ErrorAs(t, err, &ee)
 	assert.Equal(t, ExitUsage, ee.code)
@@ -80,7 +81,7 @@ func TestFleetCheckCannotRunIsExit1(t *testing.T) {
 	t.Parallel()
 	cfg := fleetData(t)
 	require.NoError(t, os.WriteFile(filepath.Join(cfg.Serve.DataDir, "fleet-health.json"), []byte("{"), 0o640))
-	err := runFleetCheck(t.Context(), &fleetCheckOptions{streams: Streams{Out: &lockedBuffer{}}}, cfg, zerolog.Nop())
+	err := runFleetCheck(t.Context(), &fleetCheckOptions{streams: Streams{Out: &testutil.SyncBuffer{}}}, cfg, zerolog.Nop())
 	require.Error(t, err)
 	var ee *exitError
 	assert.False(t, errors.As(err, &ee), "not a usage error: exit 1")
@@ -92,13 +93,13 @@ func TestFleetCheckAndAlertsTailFlags(t *testing.T) {
 	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
 	t.Setenv("CIS490_CONFIG", "")
 	cfg := fleetData(t)
-	var out, errb lockedBuffer
+	var out, errb testutil.SyncBuffer
 	code := Main(t.Context(), []string{"fleet-health", "check", "--data-dir", cfg.Serve.DataDir, "--now", "2026-11-28T18:00:00Z"},
 		Streams{In: strings.NewReader(""), Out: &out, Err: &errb})
 	require.Equal(t, ExitOK, code, errb.String())
 	assert.Contains(t, out.String(), "lab-02/silent")
 
-	out = lockedBuffer{}
+	out = testutil.SyncBuffer{}
 	code = Main(t.Context(), []string{"alerts", "tail", "--file", cfg.AlertsPath(), "--json"}, Streams{Out: &out, Err: &errb})
 	require.Equal(t, ExitOK, code, errb.String())
 	assert.Contains(t, out.String(), `"dedup_key":"lab-02/silent/2026-11-28T18"`)

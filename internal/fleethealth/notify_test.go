@@ -1,7 +1,6 @@
 package fleethealth
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"net"
@@ -17,6 +16,8 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cis490/cis490/internal/testutil"
 )
 
 // syslogSocket is a syslog daemon stand-in: a unix datagram socket with a short path
@@ -66,29 +67,11 @@ func TestSyslogPriorityAndIdentifier(t *testing.T) {
 	assert.Contains(t, msg, "resolved lab-07/silent: lab-07 is no longer silent")
 }
 
-// syncBuffer collects log output written from the check.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestMissingSyslogSocketIsAWarning(t *testing.T) {
 	t.Parallel()
 	f := newFleet(t)
 	f.cfg.Syslog, f.cfg.SyslogSocket = true, filepath.Join(t.TempDir(), "no-such.sock")
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	f.notifier = NewNotifier(f.cfg, zerolog.New(logs))
 	quiet(f)
 	f.check(t0)
@@ -144,7 +127,7 @@ func TestFailingWebhookDoesNotFailTheCheck(t *testing.T) {
 	t.Cleanup(hook.Close)
 	f := newFleet(t)
 	f.cfg.WebhookURL = hook.URL
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	f.notifier = NewNotifier(f.cfg, zerolog.New(logs))
 	quiet(f)
 	f.heartbeats("lab-08", t0.Add(-3*time.Hour), t0.Add(-time.Hour), mins(5))

@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,26 +26,9 @@ import (
 	"github.com/cis490/cis490/internal/receiver"
 	"github.com/cis490/cis490/internal/store"
 	"github.com/cis490/cis490/internal/testpki"
+	"github.com/cis490/cis490/internal/testutil"
 	"github.com/cis490/cis490/internal/tokens"
 )
-
-// syncBuffer collects log output from the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 type setup struct {
 	tokens     bool // false: open mode
@@ -67,7 +49,7 @@ type harness struct {
 	srv       *receiver.Server
 	ts        *httptest.Server
 	client    *http.Client
-	logs      *syncBuffer
+	logs      *testutil.SyncBuffer
 	tokenFile string
 	index     *index.Writer
 }
@@ -75,7 +57,7 @@ type harness struct {
 func newHarness(t *testing.T, s setup) *harness {
 	t.Helper()
 	root := t.TempDir()
-	h := &harness{t: t, root: root, data: filepath.Join(root, "data"), logs: &syncBuffer{}}
+	h := &harness{t: t, root: root, data: filepath.Join(root, "data"), logs: &testutil.SyncBuffer{}}
 	log := zerolog.New(h.logs)
 	cfg := config.Default().Serve
 	cfg.DataDir = h.data

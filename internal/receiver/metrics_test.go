@@ -21,6 +21,7 @@ import (
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/receiver"
 	"github.com/cis490/cis490/internal/store"
+	"github.com/cis490/cis490/internal/testutil"
 )
 
 // newMetricsHarness is an open-mode receiver like newHarness, built with Metrics of its
@@ -28,7 +29,7 @@ import (
 func newMetricsHarness(t *testing.T, allow []string) (*harness, *httptest.Server) {
 	t.Helper()
 	root := t.TempDir()
-	h := &harness{t: t, root: root, data: filepath.Join(root, "data"), logs: &syncBuffer{}}
+	h := &harness{t: t, root: root, data: filepath.Join(root, "data"), logs: &testutil.SyncBuffer{}}
 	log := zerolog.New(h.logs)
 	cfg := config.Default().Serve
 	cfg.DataDir = h.data

@@ -1,7 +1,6 @@
 package tokens
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,41 +11,25 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cis490/cis490/internal/testutil"
 )
-
-// syncBuffer collects log output written from whichever goroutine did the reload.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // logsAfterLookup does a Lookup, which is what triggers a reload, then reports whether
 // the logs mention what.
-func logsAfterLookup(s *Store, logs *syncBuffer, what string) func() bool {
+func logsAfterLookup(s *Store, logs *testutil.SyncBuffer, what string) func() bool {
 	return func() bool {
 		s.Lookup("c490_probe")
 		return strings.Contains(logs.String(), what)
 	}
 }
 
-func newStore(t *testing.T, interval time.Duration) (*Store, string, string, *syncBuffer) {
+func newStore(t *testing.T, interval time.Duration) (*Store, string, string, *testutil.SyncBuffer) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "tokens.toml")
 	tok, err := Append(path, Identity{Host: "lab-01"}, now)
 	require.NoError(t, err)
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	s, err := openStore(path, zerolog.New(logs), interval)
 	require.NoError(t, err)
 	return s, path, tok, logs
