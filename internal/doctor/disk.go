@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cis490/cis490/internal/fsutil"
 )
 
 // Free-space thresholds on the spool's file system. Episodes are tarballs of tens to
@@ -25,7 +27,7 @@ func checkDisk(spoolDir string) Check {
 	free, total := st.Bavail*uint64(st.Bsize), st.Blocks*uint64(st.Bsize)
 	details := map[string]any{"path": path, "free_bytes": free, "total_bytes": total,
 		"warn_below_bytes": diskWarnBelow, "fail_below_bytes": diskFailBelow}
-	summary := fmt.Sprintf("%s free of %s on %s", humanBytes(free), humanBytes(total), path)
+	summary := fmt.Sprintf("%s free of %s on %s", fsutil.HumanBytes(free), fsutil.HumanBytes(total), path)
 	hint := "free space on " + path + ": delete old episodes in " + filepath.Join(spoolDir, "sent") +
 		" (ship.keep_sent), look at " + filepath.Join(spoolDir, "rejected") + ", or grow the file system"
 	switch {
@@ -51,17 +53,4 @@ func existingAncestor(path string) string {
 		}
 		path = parent
 	}
-}
-
-func humanBytes(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

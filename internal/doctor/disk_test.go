@@ -55,11 +55,3 @@ func TestCheckDiskLooksAtTheNearestExistingFolder(t *testing.T) {
 	c = checkDisk(filepath.Join(file, "spool"))
 	assert.NotEqual(t, Fail, c.Status, "a regular file in the way still tells which file system: %s", c.Summary)
 }
-
-func TestHumanBytes(t *testing.T) {
-	t.Parallel()
-	assert.Equal(t, "512 B", humanBytes(512))
-	assert.Equal(t, "1.5 KiB", humanBytes(1536))
-	assert.Equal(t, "100.0 MiB", humanBytes(diskFailBelow))
-	assert.Equal(t, "1.0 GiB", humanBytes(diskWarnBelow))
-}

@@ -1,6 +1,6 @@
-// Package fsutil holds the two file-system steps every writer of cis490 shares: making
-// a rename or a new file's directory entry durable, and noticing a line a crash cut
-// short at the end of an append-only file.
+// Package fsutil holds the file-system steps every writer of cis490 shares (making a
+// rename or a new file's directory entry durable, noticing a line a crash cut short at
+// the end of an append-only file) and how sizes are shown to people.
 package fsutil
 
 import (
@@ -34,4 +34,18 @@ func EndsTorn(f *os.File) (bool, error) {
 		return false, err
 	}
 	return last[0] != '\n', nil
+}
+
+// HumanBytes prints a byte count for people: "512 B", "1.5 MiB", "73.8 GiB".
+func HumanBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
-	"encoding/json"
 	"io"
 	"io/fs"
 	"net/http"
@@ -149,33 +148,8 @@ type resp struct {
 
 func (h *harness) do(r req) resp {
 	h.t.Helper()
-	httpReq, err := http.NewRequest(r.method, h.ts.URL+r.path, r.body)
+	out, err := tryDo(h, r)
 	require.NoError(h.t, err)
-	if r.host != "" {
-		httpReq.Header.Set(protocol.HeaderHost, r.host)
-	}
-	if r.token != "" {
-		httpReq.Header.Set("Authorization", "Bearer "+r.token)
-	}
-	if r.commit != "" {
-		httpReq.Header.Set(protocol.HeaderCommit, r.commit)
-	}
-	for k, v := range r.header {
-		httpReq.Header.Set(k, v)
-	}
-	c := r.client
-	if c == nil {
-		c = h.client
-	}
-	res, err := c.Do(httpReq)
-	require.NoError(h.t, err)
-	defer res.Body.Close()
-	out := resp{status: res.StatusCode, header: res.Header}
-	out.body, err = io.ReadAll(res.Body)
-	require.NoError(h.t, err)
-	if strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
-		_ = json.Unmarshal(out.body, &out.json)
-	}
 	return out
 }
 

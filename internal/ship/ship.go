@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cis490/cis490/internal/client"
+	"github.com/cis490/cis490/internal/fsutil"
 	"github.com/cis490/cis490/internal/protocol"
 	"github.com/cis490/cis490/internal/spool"
 )
@@ -60,7 +61,7 @@ type Summary struct {
 
 func (s Summary) String() string {
 	return fmt.Sprintf("shipped %d, duplicates %d, kept %d, rejected %d, %s in %s (%d left in outbox)",
-		s.Shipped, s.Duplicates, s.Kept, s.Rejected, humanBytes(s.Bytes), s.Elapsed.Round(time.Millisecond), s.Remaining)
+		s.Shipped, s.Duplicates, s.Kept, s.Rejected, fsutil.HumanBytes(uint64(s.Bytes)), s.Elapsed.Round(time.Millisecond), s.Remaining)
 }
 
 // StopError ends a run early: the receiver refused this host in a way every later
@@ -300,17 +301,4 @@ func hashFile(path string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
