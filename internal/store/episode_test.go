@@ -148,40 +148,49 @@ func (c *cancellingReader) Read(p []byte) (int, error) {
 
 func TestFailedUploadsKeepNothing(t *testing.T) {
 	t.Parallel()
-	big := bytes.Repeat([]byte("z"), 3<<20) // more than one buffer
+	big := bytes.Repeat([]byte("z"), 3<<20+5) // more than one chunk, not whole blocks
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
-	midway, cancelMidway := context.WithCancel(context.Background())
-	t.Cleanup(cancelMidway)
 
 	tests := []struct {
 		name     string
 		ctx      context.Context
-		body     io.Reader
+		body     func(cancel context.CancelFunc) io.Reader
 		sha      string
 		maxBytes int64
 		want     error
 	}{
-		{"digest mismatch", context.Background(), bytes.NewReader(big), digest([]byte("other")), 4 << 20, ErrDigestMismatch},
-		{"one byte too large", context.Background(), bytes.NewReader(big), digest(big), int64(len(big)) - 1, ErrTooLarge},
-		{"far too large", context.Background(), bytes.NewReader(big), digest(big), 1 << 20, ErrTooLarge},
-		{"client disconnects", context.Background(), &brokenReader{bytes.NewReader(big[:len(big)/2])}, digest(big), 4 << 20, errDisconnect},
-		{"context cancelled before", cancelled, bytes.NewReader(big), digest(big), 4 << 20, context.Canceled},
-		{"context cancelled midway", midway, &cancellingReader{bytes.NewReader(big), cancelMidway}, digest(big), 4 << 20, context.Canceled},
-		{"negative limit", context.Background(), bytes.NewReader(big), digest(big), -1, nil},
+		{"digest mismatch", context.Background(), whole(big), digest([]byte("other")), 4 << 20, ErrDigestMismatch},
+		{"one byte too large", context.Background(), whole(big), digest(big), int64(len(big)) - 1, ErrTooLarge},
+		{"far too large", context.Background(), whole(big), digest(big), 1 << 20, ErrTooLarge},
+		{"client disconnects", context.Background(), func(context.CancelFunc) io.Reader { return &brokenReader{bytes.NewReader(big[:len(big)/2])} }, digest(big), 4 << 20, errDisconnect},
+		{"context cancelled before", cancelled, whole(big), digest(big), 4 << 20, context.Canceled},
+		{"context cancelled midway", nil, func(cancel context.CancelFunc) io.Reader { return &cancellingReader{bytes.NewReader(big), cancel} }, digest(big), 4 << 20, context.Canceled},
+		{"negative limit", context.Background(), whole(big), digest(big), -1, nil},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			s := newStore(t, dir, Options{})
-			_, err := s.PutEpisode(tt.ctx, "lab-07", tt.sha, tt.body, tt.maxBytes, EpisodeMeta{Episode: "ep"})
-			require.Error(t, err)
-			if tt.want != nil {
-				assert.ErrorIs(t, err, tt.want)
-			}
-			assert.Equal(t, emptyStore, tree(t, dir))
-		})
+	for _, mode := range writeModes {
+		for _, tt := range tests {
+			t.Run(mode.name+"/"+tt.name, func(t *testing.T) {
+				dir := t.TempDir()
+				s := storeIn(t, dir, mode.direct)
+				ctx, cancel := tt.ctx, context.CancelFunc(func() {})
+				if ctx == nil {
+					ctx, cancel = context.WithCancel(context.Background())
+					defer cancel()
+				}
+				_, err := s.PutEpisode(ctx, "lab-07", tt.sha, tt.body(cancel), tt.maxBytes, EpisodeMeta{Episode: "ep"})
+				require.Error(t, err)
+				if tt.want != nil {
+					assert.ErrorIs(t, err, tt.want)
+				}
+				assert.Equal(t, emptyStore, tree(t, dir))
+			})
+		}
 	}
+}
+
+func whole(b []byte) func(context.CancelFunc) io.Reader {
+	return func(context.CancelFunc) io.Reader { return bytes.NewReader(b) }
 }
 
 func TestDigestMismatchNamesBoth(t *testing.T) {

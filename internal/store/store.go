@@ -52,6 +52,11 @@ type Store struct {
 	// reserved is the bytes that uploads in flight announced (Content-Length).
 	reserved atomic.Int64
 
+	// direct is whether uploads are written with O_DIRECT (see probeDirectIO).
+	direct bool
+	// spares bounds the chunks uploads hold beyond one each (see spareChunks).
+	spares chan struct{}
+
 	// hostDirs remembers the host directories whose entry in episodes/ is known to be
 	// durable, so each costs one extra fsync per process rather than one per upload.
 	hostDirs sync.Map
@@ -72,6 +77,7 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		health:   filepath.Join(dataDir, "host-health"),
 		tmp:      filepath.Join(dataDir, "tmp"),
 		opts:     opts,
+		spares:   make(chan struct{}, spareChunks),
 	}
 	for _, d := range []string{dataDir, s.episodes, s.health, s.tmp} {
 		if err := os.MkdirAll(d, dirPerm); err != nil {
@@ -87,6 +93,11 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	}
 	if n > 0 {
 		opts.Logger.Info().Int("removed", n).Str("dir", s.tmp).Msg("swept leftovers of interrupted uploads")
+	}
+	if err := probeDirectIO(s.tmp); err != nil {
+		opts.Logger.Info().Err(err).Str("dir", s.tmp).Msg("file system refuses direct I/O; uploads go through the page cache")
+	} else {
+		s.direct = true
 	}
 	return s, nil
 }

@@ -118,21 +118,26 @@ func TestMinFreeBytesRefusesUploads(t *testing.T) {
 // upload; faking the error would not prove that the partial file is removed.
 func TestFullDiskMidUpload(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
-		t.Skipf("cannot mount a tmpfs to fill up (needs root outside a sandbox): %v", err)
+	for _, mode := range writeModes {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
+				t.Skipf("cannot mount a tmpfs to fill up (needs root outside a sandbox): %v", err)
+			}
+			t.Cleanup(func() { assert.NoError(t, unix.Unmount(dir, 0)) })
+
+			s := storeIn(t, dir, mode.direct)
+			body := bytes.Repeat([]byte("x"), 2<<20)
+			_, err := s.PutEpisode(context.Background(), "lab-07", digest(body), bytes.NewReader(body), 4<<20, EpisodeMeta{Episode: "ep"})
+			require.ErrorIs(t, err, ErrNoSpace)
+			assert.Equal(t, emptyStore, tree(t, dir))
+
+			small := []byte("still works once space is back")
+			_, err = s.PutEpisode(context.Background(), "lab-07", digest(small), bytes.NewReader(small), 1<<20, EpisodeMeta{Episode: "ep"})
+			assert.NoError(t, err)
+		})
 	}
-	t.Cleanup(func() { assert.NoError(t, unix.Unmount(dir, 0)) })
-
-	s := newStore(t, dir, Options{})
-	body := bytes.Repeat([]byte("x"), 2<<20)
-	_, err := s.PutEpisode(context.Background(), "lab-07", digest(body), bytes.NewReader(body), 4<<20, EpisodeMeta{Episode: "ep"})
-	require.ErrorIs(t, err, ErrNoSpace)
-	assert.Equal(t, emptyStore, tree(t, dir))
-
-	small := []byte("still works once space is back")
-	_, err = s.PutEpisode(context.Background(), "lab-07", digest(small), bytes.NewReader(small), 1<<20, EpisodeMeta{Episode: "ep"})
-	assert.NoError(t, err)
 }
 
 func TestBadNamesWriteNothing(t *testing.T) {
