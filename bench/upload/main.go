@@ -34,6 +34,7 @@ type options struct {
 	pin        bool
 	warm       bool
 	timeout    time.Duration
+	sink       sinkOptions
 }
 
 // With -pin the client runs on clientCPU and the receiver on receiverCPU.
@@ -44,8 +45,8 @@ const (
 )
 
 func main() {
-	if len(os.Args) == 2 && os.Args[1] == sinkArg {
-		if err := serveSink(); err != nil {
+	if len(os.Args) == 4 && os.Args[1] == sinkArg {
+		if err := serveSink(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "upload sink:", err)
 			os.Exit(1)
 		}
@@ -83,6 +84,8 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&opts.pin, "pin", false, "pin this client to CPU "+clientCPU+" and the receiver to CPU "+receiverCPU+" (taskset)")
 	fs.BoolVar(&opts.warm, "warm", false, "start each upload phase right after freeing as much page cache as it will fill (see README: free page reporting)")
 	fs.DurationVar(&opts.timeout, "timeout", 15*time.Minute, "give up after this long")
+	fs.BoolVar(&opts.sink.pipelined, "sink-pipelined", false, "the sink reads the next buffer while another goroutine hashes the last one")
+	sinkRead := fs.String("sink-read", "1MiB", "the sink's read buffer: it hashes this much at a time (4KiB to 64MiB)")
 	if err := fs.Parse(args); err != nil {
 		return opts, err
 	}
@@ -97,7 +100,14 @@ func parseFlags(args []string) (options, error) {
 		return opts, fmt.Errorf("-size: %w", err)
 	}
 	opts.size = int64(n)
+	r, err := config.ParseByteSize(*sinkRead)
+	if err != nil {
+		return opts, fmt.Errorf("-sink-read: %w", err)
+	}
+	opts.sink.read = int(r)
 	switch {
+	case opts.sink.read < 4<<10 || opts.sink.read > 64<<20:
+		return opts, fmt.Errorf("-sink-read %s: want 4KiB to 64MiB", *sinkRead)
 	case opts.size < 1<<20 || opts.size > 8<<30:
 		return opts, fmt.Errorf("-size %s: want 1MiB to 8GiB (the receiver's default max_episode_bytes)", *size)
 	case opts.runs < 1 || opts.runs > 20:
@@ -160,7 +170,7 @@ func run(ctx context.Context, opts options, out io.Writer) (err error) {
 		}
 	}()
 	b.rcv = rcv
-	sinkAddr, stopSink, err := startSink(cpus)
+	sinkAddr, stopSink, err := startSink(cpus, opts.sink)
 	if err != nil {
 		return err
 	}

@@ -33,8 +33,12 @@ func printHeader(out io.Writer, opts options, rcv *receiver) {
 	if opts.warm {
 		pages = "warm (recycled page cache)"
 	}
-	fmt.Fprintf(out, "upload size %s, %d runs, %d concurrent, pages %s; MB = 10^6 bytes\n",
-		config.ByteSize(opts.size), opts.runs, opts.concurrent, pages)
+	sink := "serial"
+	if opts.sink.pipelined {
+		sink = "pipelined"
+	}
+	fmt.Fprintf(out, "upload size %s, %d runs, %d concurrent, pages %s; sink %s, %s reads; MB = 10^6 bytes\n",
+		config.ByteSize(opts.size), opts.runs, opts.concurrent, pages, sink, config.ByteSize(opts.sink.read))
 }
 
 func printRun(out io.Writer, n int, opts options, r runResult) {
