@@ -157,7 +157,15 @@ func evaluateFleet(dataDir string, cfg config.FleetHealth, now time.Time, st *St
 		log.Warn().Int("skipped", stats.Skipped).Msg("the request index has lines that are not entries (torn or garbage); they were skipped")
 	}
 	evals := make(map[string]*evaluation, len(facts))
+	var unproven []string
 	for host, f := range facts {
+		// Anyone who reaches the port can send a request that claims any host and is
+		// refused 401. Such lines count for a host the fleet already knows (a revoked
+		// token), never to make one up.
+		if !f.verified && st.Hosts[host] == nil {
+			unproven = append(unproven, host)
+			continue
+		}
 		rep, err := readReport(dataDir, host)
 		if err != nil {
 			log.Warn().Err(err).Msg("doctor report skipped")
@@ -168,6 +176,11 @@ func evaluateFleet(dataDir string, cfg config.FleetHealth, now time.Time, st *St
 		}
 		f.firstSeen = first
 		evals[host] = &evaluation{facts: f, report: rep, findings: evaluate(f, rep, first, now, cfg)}
+	}
+	if len(unproven) > 0 {
+		slices.Sort(unproven)
+		log.Info().Int("count", len(unproven)).Strs("hosts", unproven[:min(len(unproven), 10)]).
+			Msg("ignoring hosts seen only in requests refused without a valid token or certificate; `cis490 doctor` on a new host tells whether its token is accepted")
 	}
 	return evals, stats, nil
 }

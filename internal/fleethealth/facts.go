@@ -40,6 +40,9 @@ type hostFacts struct {
 	commit              string // the latest stamped commit, any route
 	commitAt            time.Time
 	counts              Counts
+	// verified: some line names this host because it proved who it is (a token or a
+	// certificate), not merely because a refused request claimed it.
+	verified bool
 
 	// fatal-only: the latest 2xx gated request, and the gated 4xx ones (only those
 	// after lastOK matter; the rest are pruned).
@@ -90,6 +93,7 @@ func (fs factsSet) add(e index.Entry) {
 }
 
 func (f *hostFacts) add(e index.Entry) {
+	f.verified = f.verified || !e.Unverified
 	if f.firstSeen.IsZero() || e.TS.Before(f.firstSeen) {
 		f.firstSeen = e.TS
 	}
@@ -151,6 +155,7 @@ func (f *hostFacts) count(e index.Entry) {
 
 // merge folds o, the same host's facts from another part of the index, into f.
 func (f *hostFacts) merge(o *hostFacts) {
+	f.verified = f.verified || o.verified
 	if f.firstSeen.IsZero() || o.firstSeen.Before(f.firstSeen) {
 		f.firstSeen = o.firstSeen
 	}

@@ -220,3 +220,56 @@ func TestHeartbeatOnlyHostNeverAlertsOvernight(t *testing.T) {
 func indexEntry(host, route, method string, status int, at time.Time) index.Entry {
 	return index.Entry{TS: at, Host: host, Route: route, Method: method, Status: status}
 }
+
+// unverified indexes a request refused 401 without a token or certificate that
+// proves who sent it: its host is only what it claimed.
+func (f *fleet) unverified(host string, at time.Time) {
+	f.t.Helper()
+	require.NoError(f.t, f.idx.Append(index.Entry{TS: at, Host: host, Route: "episodes", Method: "PUT",
+		Status: 401, Commit: commitOK, Stamped: true, Error: "unknown token", Unverified: true}))
+}
+
+// Without mTLS anyone who reaches the port can claim any host in a refused request.
+// Those lines must not make up a host, but must still count for a known one whose
+// token was revoked.
+func TestUnverifiedRefusalsCountOnlyForKnownHosts(t *testing.T) {
+	t.Parallel()
+	now := t0
+	f := newFleet(t)
+	healthy(f, now)
+	for i := range 5 {
+		f.unverified("made-up", now.Add(-mins(20-i)))
+	}
+	// lab-07 shipped with its own token until 17:30, then the token was revoked.
+	f.heartbeats("lab-07", now.Add(-2*time.Hour), now.Add(-mins(30)), mins(5))
+	f.report("lab-07", "ok", now.Add(-time.Hour))
+	for _, m := range []int{25, 15, 5} {
+		f.unverified("lab-07", now.Add(-mins(m)))
+	}
+
+	res := f.check(now)
+	var hosts []string
+	for _, r := range res.Hosts {
+		hosts = append(hosts, r.Host)
+	}
+	assert.Equal(t, []string{"lab-07", "lab-ok"}, hosts, "made-up is not a fleet host")
+	assert.Equal(t, []string{"firing lab-07/fatal-only@18:00"}, statuses(f.lines()))
+
+	// A day later only refused claims reach the receiver: lab-07 is still tracked
+	// (the state knows it), so its refusals still count; made-up still does not.
+	later := now.Add(25 * time.Hour)
+	for _, m := range []int{25, 15, 5} {
+		f.unverified("lab-07", later.Add(-mins(m)))
+		f.unverified("made-up", later.Add(-mins(m)))
+	}
+	res = f.check(later)
+	hosts = hosts[:0]
+	for _, r := range res.Hosts {
+		hosts = append(hosts, r.Host)
+	}
+	assert.Contains(t, hosts, "lab-07")
+	assert.NotContains(t, hosts, "made-up")
+	for _, l := range f.lines() {
+		assert.NotEqual(t, "made-up", l.Host)
+	}
+}

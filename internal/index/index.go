@@ -23,6 +23,9 @@ type Entry struct {
 	DurMS   float64   `json:"dur_ms"`
 	Remote  string    `json:"remote"`
 	Error   string    `json:"error"`
+	// Unverified marks a request refused before anyone proved who sent it (401
+	// without a client certificate): Host is only what it claimed.
+	Unverified bool `json:"unverified,omitempty"`
 }
 
 // MaxLineBytes is the longest line a reader accepts (excluding the newline); the writer

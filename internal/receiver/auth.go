@@ -59,6 +59,13 @@ func (s *Server) authenticated(next http.Handler) http.Handler {
 		if status != 0 {
 			if status == http.StatusUnauthorized {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="cis490"`)
+				// Nobody proved who is calling. A fleet certificate does; without
+				// one the claimed host is kept, marked, for fleet health to weigh.
+				if host, ok := certHost(r); ok {
+					rec.Host = host
+				} else {
+					rec.Unverified = true
+				}
 			}
 			code := codeUnauthorized
 			if status == http.StatusForbidden {
@@ -114,6 +121,21 @@ func bearer(r *http.Request) (string, bool) {
 	}
 	token = strings.TrimSpace(token)
 	return token, token != ""
+}
+
+// certHost is the host a verified client certificate was issued to: its CN, or else
+// its first DNS name, when that is a valid host name.
+func certHost(r *http.Request) (string, bool) {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
+		return "", false
+	}
+	cert := r.TLS.VerifiedChains[0][0]
+	for _, name := range append([]string{cert.Subject.CommonName}, cert.DNSNames...) {
+		if h, ok := protocol.NormalizeHost(name); ok && h != "" {
+			return h, true
+		}
+	}
+	return "", false
 }
 
 func certNames(cert *x509.Certificate, host string) bool {

@@ -81,6 +81,7 @@ func TestIndexHasOneLinePerV1Request(t *testing.T) {
 		t.Run(s.name, func(t *testing.T) {
 			e := got[i]
 			assert.Equal(t, s.want, viewOf(e))
+			assert.Equal(t, s.name == "no token", e.Unverified, "only a 401 without a client certificate is indexed under a merely claimed host")
 			assert.Equal(t, ids[i], e.ID, "the index line and the response share the request id")
 			host, _, err := net.SplitHostPort(e.Remote)
 			assert.NoError(t, err, "remote %q", e.Remote)

@@ -22,6 +22,8 @@ type record struct {
 	Commit  string
 	Stamped bool
 	Error   string
+	// Unverified: Host is only what an unauthenticated request claimed.
+	Unverified bool
 	// Gate is the version gate's view of the request's stamp.
 	Gate gate.Decision
 }
@@ -97,6 +99,8 @@ func (s *Server) indexed(route string, next http.Handler) http.Handler {
 			DurMS:   float64(dur.Microseconds()) / 1000,
 			Remote:  r.RemoteAddr,
 			Error:   rec.Error,
+
+			Unverified: rec.Unverified,
 		})
 		if err != nil {
 			s.log.Error().Err(err).Msg("could not write the request index: fleet health will not see this request")

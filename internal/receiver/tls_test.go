@@ -5,10 +5,12 @@ import (
 	"net/http"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cis490/cis490/internal/protocol"
 	"github.com/cis490/cis490/internal/testpki"
 	"github.com/cis490/cis490/internal/tokens"
 )
@@ -79,6 +81,24 @@ func TestMTLS(t *testing.T) {
 		t.Parallel()
 		r := h.do(req{method: http.MethodGet, path: "/v1/whoami", client: clientA})
 		assertAPIError(t, r, http.StatusUnauthorized, "unauthorized")
+	})
+	t.Run("a refused token is indexed under the certificate's host", func(t *testing.T) {
+		t.Parallel()
+		// A revoked token on lab-a, claiming to be lab-z: the certificate, not the
+		// header, says who it is, so fleet health can trust this line.
+		r := h.upload(req{token: "revoked-token", host: "lab-z", client: clientA}, "ep.tar", []byte("revoked"))
+		assertAPIError(t, r, http.StatusUnauthorized, "unauthorized")
+		id := r.header.Get(protocol.HeaderRequestID)
+		require.Eventually(t, func() bool {
+			for _, e := range h.indexLines() {
+				if e.ID == id {
+					assert.Equal(t, "lab-a", e.Host)
+					assert.False(t, e.Unverified)
+					return true
+				}
+			}
+			return false
+		}, 5*time.Second, 20*time.Millisecond, "no index line for request %s", id)
 	})
 }
 
