@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -34,8 +35,9 @@ const (
 	// writers is how many writes of one upload may be in flight, so the disk is not
 	// left idle between one O_DIRECT write and the next.
 	writers = 2
-	// dioAlign is the buffer address and write length alignment O_DIRECT needs:
-	// the page size, which covers every logical block size up to it.
+	// dioAlign is the buffer address, offset and length alignment of O_DIRECT
+	// writes: a multiple of the logical block size of 512 and 4096 byte devices
+	// (SD cards, SSDs). probeDirectIO checks it on the data folder's device.
 	dioAlign = 4096
 	// syncWindow is how much a buffered (non-O_DIRECT) upload writes before the
 	// kernel is asked to start writing it back.
@@ -61,7 +63,8 @@ func alignedBuf(n int) []byte {
 }
 
 // receive writes body to a new file in tmp/ and returns its name once the body is
-// complete, matches sha, and is on disk. On any error the file is already gone.
+// complete, matches sha, and is on disk. On any error, or a panic in body.Read, the
+// file is already gone.
 func (s *Store) receive(ctx context.Context, sha string, body io.Reader, maxBytes int64) (name string, size int64, err error) {
 	if maxBytes < 0 {
 		return "", 0, fmt.Errorf("receive body: negative size limit %d", maxBytes)
@@ -70,15 +73,15 @@ func (s *Store) receive(ctx context.Context, sha string, body io.Reader, maxByte
 	if err != nil {
 		return "", 0, fmt.Errorf("create upload file: %w", noSpace(err))
 	}
-	p := startPipeline(f, direct, s.spares)
+	p := s.startPipeline(f, direct)
+	kept := false
 	defer func() {
-		if perr := p.stop(); err == nil && perr != nil {
-			err = fmt.Errorf("write upload file: %w", noSpace(perr))
+		if perr := p.stop(); perr != nil && err != nil && !errors.Is(err, perr) {
+			err = errors.Join(err, fmt.Errorf("write upload file: %w", noSpace(perr)))
 		}
-		if err != nil {
+		if !kept {
 			f.Close()
 			os.Remove(f.Name())
-			name, size = "", 0
 		}
 	}()
 
@@ -116,7 +119,8 @@ func (s *Store) receive(ctx context.Context, sha string, body io.Reader, maxByte
 		return "", 0, &DigestMismatchError{Declared: sha, Got: got}
 	}
 	if direct {
-		// O_DIRECT wrote whole blocks: cut the last one's padding off.
+		// Opened for O_DIRECT, it was written in whole blocks: cut the last one's
+		// padding off.
 		if err := f.Truncate(size); err != nil {
 			return "", 0, fmt.Errorf("truncate upload file: %w", noSpace(err))
 		}
@@ -127,17 +131,19 @@ func (s *Store) receive(ctx context.Context, sha string, body io.Reader, maxByte
 	if err := f.Close(); err != nil {
 		return "", 0, fmt.Errorf("close upload file: %w", noSpace(err))
 	}
+	kept = true
 	return f.Name(), size, nil
 }
 
-// createUpload makes a new file in tmp/, opened for direct I/O when the data folder's
-// file system takes it (Open probed that).
+// createUpload makes a new file in tmp/, opened for direct I/O unless the data
+// folder's file system has refused it.
 func (s *Store) createUpload() (*os.File, bool, error) {
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
 	name := filepath.Join(s.tmp, "ep-"+hex.EncodeToString(rnd[:]))
+	direct := s.direct.Load()
 	flags := os.O_RDWR | os.O_CREATE | os.O_EXCL
-	if s.direct {
+	if direct {
 		flags |= unix.O_DIRECT
 	}
 	f, err := os.OpenFile(name, flags, filePerm)
@@ -149,13 +155,14 @@ func (s *Store) createUpload() (*os.File, bool, error) {
 		os.Remove(name)
 		return nil, false, err
 	}
-	return f, s.direct, nil
+	return f, direct, nil
 }
 
-// probeDirectIO reports whether files in dir can be written with O_DIRECT. Uploads
+// probeDirectIO writes one aligned block with O_DIRECT to a new file in dir. Uploads
 // written that way skip the page cache: no copy into it, no write-back of it later,
-// and no memory taken from the rest of the machine. Where the file system refuses
-// (some FUSE and network file systems), uploads use ordinary buffered writes.
+// and no memory taken from the rest of the machine. EINVAL or EOPNOTSUPP means the
+// file system refuses (some FUSE and network file systems, devices with blocks over
+// dioAlign); uploads then use ordinary buffered writes.
 func probeDirectIO(dir string) error {
 	f, err := os.CreateTemp(dir, "direct-io-probe-*")
 	if err != nil {
@@ -163,11 +170,26 @@ func probeDirectIO(dir string) error {
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	if _, err := unix.FcntlInt(f.Fd(), unix.F_SETFL, unix.O_DIRECT); err != nil {
+	flags, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0)
+	if err != nil {
 		return err
 	}
-	_, err = f.WriteAt(alignedBuf(dioAlign), 0)
+	if _, err := unix.FcntlInt(f.Fd(), unix.F_SETFL, flags|unix.O_DIRECT); err != nil {
+		return err
+	}
+	_, err = unix.Pwrite(int(f.Fd()), alignedBuf(dioAlign), 0)
 	return err
+}
+
+func refusesDirectIO(err error) bool {
+	return errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP)
+}
+
+// noDirectIO turns direct I/O off for the uploads to come.
+func (s *Store) noDirectIO(err error) {
+	if s.direct.CompareAndSwap(true, false) {
+		s.opts.Logger.Warn().Err(err).Str("dir", s.tmp).Msg("the file system refused a direct I/O write; uploads go through the page cache from now on")
+	}
 }
 
 // fill reads until b is full or r fails, so each chunk but the last is whole: writes
@@ -187,44 +209,47 @@ func fill(r io.Reader, b []byte) (int, error) {
 
 // pipeline hashes and writes the chunks that receive fills.
 type pipeline struct {
+	s      *Store
 	f      *os.File
-	direct bool
+	fd     int
+	padded bool        // opened for O_DIRECT: the last chunk is written in whole blocks
+	direct atomic.Bool // still O_DIRECT; a refused write turns it off
 	h      hash.Hash
 
+	all                 []*chunk // 1 + the spares taken
 	free, hashQ, writeQ chan *chunk
-	chunks              int // in the ring: 1 + spares taken
-	spares              chan struct{}
 	wg                  sync.WaitGroup
 	stopped             bool
 
 	errMu sync.Mutex
 	err   error // the first write error
 
-	wb writeBehind // buffered uploads only
+	wb writeBehind // while buffered
 }
 
-// startPipeline takes one chunk, and up to ringSize-1 more while spares (a token per
-// spare chunk taken, shared by all uploads) has room.
-func startPipeline(f *os.File, direct bool, spares chan struct{}) *pipeline {
+// startPipeline takes one chunk, and up to ringSize-1 more while the store's spares
+// have room.
+func (s *Store) startPipeline(f *os.File, direct bool) *pipeline {
 	p := &pipeline{
-		f: f, direct: direct, h: sha256.New(), spares: spares,
+		s: s, f: f, fd: int(f.Fd()), padded: direct, h: sha256.New(),
 		free:   make(chan *chunk, ringSize),
 		hashQ:  make(chan *chunk, ringSize),
 		writeQ: make(chan *chunk, ringSize),
 		wb:     writeBehind{fd: int(f.Fd())},
 	}
-	p.chunks = 1
+	p.direct.Store(direct)
+	p.all = append(p.all, chunkPool.Get().(*chunk))
 spare:
-	for p.chunks < ringSize {
+	for len(p.all) < ringSize {
 		select {
-		case p.spares <- struct{}{}:
-			p.chunks++
+		case s.spares <- struct{}{}:
+			p.all = append(p.all, chunkPool.Get().(*chunk))
 		default:
 			break spare
 		}
 	}
-	for range p.chunks {
-		p.free <- chunkPool.Get().(*chunk)
+	for _, c := range p.all {
+		p.free <- c
 	}
 	p.wg.Add(1 + writers)
 	go p.hashLoop()
@@ -234,15 +259,17 @@ spare:
 	return p
 }
 
+// The window writeBehind waits on must already be written: fewer bytes may be in
+// flight than two windows.
+const _ = uint(2*syncWindow - ringSize*chunkSize - 1)
+
 // dispatch hands a filled chunk to the hasher and a writer; it comes back to free
 // when both are done with it.
 func (p *pipeline) dispatch(c *chunk) {
 	c.refs.Store(2)
 	p.hashQ <- c
 	p.writeQ <- c
-	if !p.direct {
-		// At most ringSize chunks are in flight, far fewer than the two windows
-		// writeBehind waits on, so every range it waits for is already written.
+	if !p.direct.Load() {
 		p.wb.advance(c.off + int64(c.n))
 	}
 }
@@ -265,20 +292,60 @@ func (p *pipeline) writeLoop() {
 	defer p.wg.Done()
 	for c := range p.writeQ {
 		if p.failed() == nil {
-			b := c.buf[:c.n]
-			if p.direct && c.n%dioAlign != 0 {
-				// Only the last chunk is short. Write whole blocks; receive truncates
-				// the padding, which is zeroed so no stale bytes reach the disk.
-				end := (c.n + dioAlign - 1) / dioAlign * dioAlign
-				clear(c.buf[c.n:end])
-				b = c.buf[:end]
-			}
-			if _, err := p.f.WriteAt(b, c.off); err != nil {
+			if err := p.write(c); err != nil {
 				p.fail(err)
 			}
 		}
 		p.release(c)
 	}
+}
+
+// write puts c in the file at its offset with pwrite(2) itself: os.File.WriteAt would
+// retry a short write at an unaligned offset, and report EINVAL instead of the reason.
+func (p *pipeline) write(c *chunk) error {
+	b := c.buf[:c.n]
+	if p.padded && c.n%dioAlign != 0 {
+		// Only the last chunk is short. Whole blocks, zero-padded so no stale bytes
+		// reach the disk; receive truncates the padding.
+		end := (c.n + dioAlign - 1) / dioAlign * dioAlign
+		clear(c.buf[c.n:end])
+		b = c.buf[:end]
+	}
+	for done := 0; done < len(b); {
+		n, err := p.s.pwrite(p.fd, b[done:], c.off+int64(done))
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil && done == 0 && refusesDirectIO(err) && p.direct.Load():
+			// The file system refused O_DIRECT after all (remounted, or something
+			// else mounted over tmp/): go on without it.
+			p.buffered(err)
+			continue
+		case err != nil && done > 0:
+			return fmt.Errorf("short write at %d (%d of %d bytes), then: %w", c.off, done, len(b), err)
+		case err != nil:
+			return err
+		case n == 0:
+			return io.ErrShortWrite
+		}
+		done += n
+	}
+	return nil
+}
+
+// buffered clears O_DIRECT on the file, for this upload and the store's next ones.
+func (p *pipeline) buffered(cause error) {
+	p.s.noDirectIO(cause)
+	p.errMu.Lock()
+	defer p.errMu.Unlock()
+	if !p.direct.Load() {
+		return
+	}
+	if flags, err := unix.FcntlInt(uintptr(p.fd), unix.F_GETFL, 0); err == nil {
+		_, _ = unix.FcntlInt(uintptr(p.fd), unix.F_SETFL, flags&^unix.O_DIRECT)
+	}
+	// Even when fcntl failed: a second refusal is then reported, not retried.
+	p.direct.Store(false)
 }
 
 func (p *pipeline) fail(err error) {
@@ -295,19 +362,20 @@ func (p *pipeline) failed() error {
 	return p.err
 }
 
-// stop waits until every dispatched chunk is hashed and written, returns the chunks
-// to the pool and reports the first write error. It may be called more than once.
+// stop waits until every dispatched chunk is hashed and written, gives the chunks and
+// spares back, and reports the first write error. It may be called more than once,
+// and after a panic in fill with a chunk out of the ring.
 func (p *pipeline) stop() error {
 	if !p.stopped {
 		p.stopped = true
 		close(p.hashQ)
 		close(p.writeQ)
 		p.wg.Wait()
-		for range p.chunks {
-			chunkPool.Put(<-p.free)
+		for _, c := range p.all {
+			chunkPool.Put(c)
 		}
-		for range p.chunks - 1 {
-			<-p.spares
+		for range len(p.all) - 1 {
+			<-p.s.spares
 		}
 	}
 	return p.failed()

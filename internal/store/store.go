@@ -52,8 +52,10 @@ type Store struct {
 	// reserved is the bytes that uploads in flight announced (Content-Length).
 	reserved atomic.Int64
 
-	// direct is whether uploads are written with O_DIRECT (see probeDirectIO).
-	direct bool
+	// direct is whether new uploads are written with O_DIRECT (see probeDirectIO).
+	direct atomic.Bool
+	// pwrite is unix.Pwrite; tests make it fail.
+	pwrite func(fd int, p []byte, offset int64) (int, error)
 	// spares bounds the chunks uploads hold beyond one each (see spareChunks).
 	spares chan struct{}
 
@@ -78,6 +80,7 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		tmp:      filepath.Join(dataDir, "tmp"),
 		opts:     opts,
 		spares:   make(chan struct{}, spareChunks),
+		pwrite:   unix.Pwrite,
 	}
 	for _, d := range []string{dataDir, s.episodes, s.health, s.tmp} {
 		if err := os.MkdirAll(d, dirPerm); err != nil {
@@ -94,10 +97,15 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	if n > 0 {
 		opts.Logger.Info().Int("removed", n).Str("dir", s.tmp).Msg("swept leftovers of interrupted uploads")
 	}
-	if err := probeDirectIO(s.tmp); err != nil {
-		opts.Logger.Info().Err(err).Str("dir", s.tmp).Msg("file system refuses direct I/O; uploads go through the page cache")
-	} else {
-		s.direct = true
+	switch err := probeDirectIO(s.tmp); {
+	case err == nil:
+		s.direct.Store(true)
+	case refusesDirectIO(err):
+		opts.Logger.Info().Err(err).Str("dir", s.tmp).Msg("the file system refuses direct I/O; uploads go through the page cache")
+	default:
+		// Not a refusal (a full disk, say): try it, and fall back at the first refusal.
+		opts.Logger.Warn().Err(err).Str("dir", s.tmp).Msg("could not check direct I/O; uploads use it until the file system refuses")
+		s.direct.Store(true)
 	}
 	return s, nil
 }
