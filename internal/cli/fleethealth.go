@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -98,6 +99,9 @@ func runFleetCheck(ctx context.Context, opts *fleetCheckOptions, cfg config.Conf
 		Config: cfg.FleetHealth, DataDir: cfg.Serve.DataDir, AlertsPath: cfg.AlertsPath(),
 		Now: now, DryRun: opts.dryRun, Logger: log, Notifier: notifier,
 	})
+	if errors.Is(err, fleethealth.ErrNoIndex) {
+		return usageErr(fmt.Errorf("fleet-health check: %w", err))
+	}
 	if err != nil {
 		return fmt.Errorf("fleet-health check: %w", err)
 	}

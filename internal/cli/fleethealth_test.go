@@ -109,3 +109,21 @@ func TestFleetCheckAndAlertsTailFlags(t *testing.T) {
 	code = Main(t.Context(), []string{"alerts", "tail", "--color", "rainbow"}, Streams{Out: &out, Err: &errb})
 	assert.Equal(t, ExitUsage, code)
 }
+
+// A data folder without index/ is not the receiver's (a wrong --config, or a check
+// run on a lab host): say so, exit 2, and create nothing there.
+func TestFleetCheckRefusesAFolderWithoutIndex(t *testing.T) {
+	t.Parallel()
+	cfg := fleetData(t)
+	cfg.Serve.DataDir = filepath.Join(t.TempDir(), "not-the-receiver")
+	var out testutil.SyncBuffer
+	err := runFleetCheck(t.Context(), &fleetCheckOptions{streams: Streams{Out: &out}}, cfg, zerolog.Nop())
+	require.Error(t, err)
+	var ee *exitError
+	require.True(t, errors.As(err, &ee), "a configuration error: exit 2")
+	assert.Equal(t, ExitUsage, ee.code)
+	assert.Contains(t, err.Error(), "no request index")
+	assert.Contains(t, err.Error(), "serve.data_dir")
+	assert.NoDirExists(t, cfg.Serve.DataDir, "nothing created")
+	assert.Empty(t, out.String())
+}

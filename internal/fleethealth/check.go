@@ -2,6 +2,7 @@ package fleethealth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -80,6 +81,9 @@ type OpenAlert struct {
 	Summary      string    `json:"summary"`
 }
 
+// ErrNoIndex means the data folder has no request index: not a receiver's.
+var ErrNoIndex = errors.New("no request index in this data folder")
+
 // Check runs one evaluation: reads the index of the active window and the doctor
 // reports, moves the alert state on, and (unless dry) saves the state, appends the
 // notifications to alerts.jsonl and forwards them. Checks on one data folder are
@@ -90,10 +94,13 @@ func Check(ctx context.Context, opts Options) (*Result, error) {
 		now = time.Now()
 	}
 	now = now.UTC()
+	// The receiver creates index/ when it starts. Without it this is not the
+	// receiver's data folder, and a check would only invent state and an empty fleet.
+	if _, err := os.Stat(indexDir(opts.DataDir)); err != nil {
+		return nil, fmt.Errorf("%w: %w; run fleet-health check on the receiver with its configuration (serve.data_dir, --config or --data-dir), after `cis490 serve` has started once",
+			ErrNoIndex, err)
+	}
 	if !opts.DryRun {
-		if err := os.MkdirAll(opts.DataDir, 0o750); err != nil {
-			return nil, fmt.Errorf("serve.data_dir: %w", err)
-		}
 		unlock, err := lock(ctx, lockPath(opts.DataDir))
 		if err != nil {
 			return nil, err
