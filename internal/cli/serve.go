@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"github.com/spf13/cobra"
 
 	"github.com/cis490/cis490/internal/receiver"
@@ -18,7 +19,8 @@ identity from X-Cis490-Host) and keeps its data in $XDG_STATE_HOME/cis490 (or
 [serve] tokens_file and [serve.tls] in lab-host.toml; listening beyond loopback without
 tokens is refused.
 
-SIGTERM or SIGINT stops it gracefully: new requests get 503, uploads in flight finish.
+SIGTERM or SIGINT stops it gracefully: new connections are refused, a new request on
+an open connection gets 503, uploads in flight finish.
 
 Exit codes: 0 stopped cleanly, 1 could not start or serve, 2 configuration error.`,
 		Args: cobra.NoArgs,
@@ -27,7 +29,11 @@ Exit codes: 0 stopped cleanly, 1 could not start or serve, 2 configuration error
 			if err != nil {
 				return err
 			}
-			return receiver.Run(cmd.Context(), cfg, log, nil)
+			err = receiver.Run(cmd.Context(), cfg, log, nil)
+			if ce := (*receiver.ConfigError)(nil); errors.As(err, &ce) {
+				return usageErr(err)
+			}
+			return err
 		},
 	}
 	f := cmd.Flags()

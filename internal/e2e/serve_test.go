@@ -145,7 +145,7 @@ func TestServeRefusesToStart(t *testing.T) {
 		code int
 		want string
 	}{
-		{"open mode beyond loopback", []string{"serve", "--listen", "0.0.0.0:0"}, 1, "without serve.tokens_file"},
+		{"open mode beyond loopback", []string{"serve", "--listen", "0.0.0.0:0"}, 2, "without serve.tokens_file"},
 		{"missing config file", []string{"serve", "--config", "/nonexistent/lab-host.toml"}, 2, "/nonexistent/lab-host.toml"},
 		{"unknown flag", []string{"serve", "--lisen", "x"}, 2, "unknown flag"},
 	} {
@@ -163,6 +163,23 @@ func TestServeRefusesToStart(t *testing.T) {
 		assert.Contains(t, r.Stderr, "unknown key serve.datadir")
 		assert.Contains(t, r.Stderr, cfg)
 	})
+	// A configuration that cannot work is exit 2, names the key, and leaves no data
+	// folder behind.
+	for _, tc := range []struct{ name, toml, want string }{
+		{"allow-list file missing", "[serve.gate]\nallowlist_file = \"/nonexistent/allowed-commits\"\n", "serve.gate.allowlist_file"},
+		{"gate repository missing", "[serve.gate]\ngit_dir = \"/nonexistent/repo.git\"\n", "serve.gate.git_dir"},
+		{"TLS certificate missing", "[serve.tls]\ncert_file = \"/nonexistent/cert.pem\"\nkey_file = \"/nonexistent/key.pem\"\n", "serve.tls cert_file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg, data := filepath.Join(dir, "lab-host.toml"), filepath.Join(dir, "data")
+			require.NoError(t, os.WriteFile(cfg, []byte("[serve]\nlisten = \"127.0.0.1:0\"\ndata_dir = \""+data+"\"\n"+tc.toml), 0o600))
+			r := Run(t, bin, env, nil, "serve", "--config", cfg)
+			assert.Equal(t, 2, r.Code, r.Stderr)
+			assert.Contains(t, r.Stderr, tc.want)
+			assert.NoDirExists(t, data)
+		})
+	}
 	t.Run("data folder in use", func(t *testing.T) {
 		data := t.TempDir()
 		srv := StartServe(t, bin, env, "http", "--listen", "127.0.0.1:0", "--data-dir", data)

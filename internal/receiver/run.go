@@ -34,16 +34,31 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, ready func(
 	sc := cfg.Serve
 	addr := sc.ListenAddr()
 	if sc.TokensFile == "" && !isLoopback(addr) {
-		return fmt.Errorf("refusing to listen on %s without serve.tokens_file: anyone on the network could upload."+
-			" Mint tokens with `cis490 token new --host NAME` and set serve.tokens_file, or listen on 127.0.0.1", addr)
+		return &ConfigError{fmt.Errorf("refusing to listen on %s without serve.tokens_file: anyone on the network could upload."+
+			" Mint tokens with `cis490 token new --host NAME` and set serve.tokens_file, or listen on 127.0.0.1", addr)}
 	}
 	var toks *tokens.Store
 	if sc.TokensFile != "" {
 		var err error
 		if toks, err = tokens.OpenStore(sc.TokensFile, log); err != nil {
-			return fmt.Errorf("serve.tokens_file: %w", err)
+			return &ConfigError{fmt.Errorf("serve.tokens_file: %w", err)}
 		}
 	}
+	if err := checkGateSources(sc.Gate); err != nil {
+		return &ConfigError{err}
+	}
+	// Listening (and loading the TLS files) before the data folder is touched: a
+	// receiver that cannot start leaves nothing behind.
+	ln, err := listen(addr, sc.TLS)
+	if err != nil {
+		return err
+	}
+	serving := false
+	defer func() {
+		if !serving {
+			ln.Close()
+		}
+	}()
 	unlock, err := lockDataDir(sc.DataDir)
 	if err != nil {
 		return err
@@ -78,10 +93,6 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, ready func(
 	metrics := NewMetrics(g, st)
 	srv := New(Options{Config: sc, Store: st, Index: idx, Gate: g, Tokens: toks, Logger: log, Metrics: metrics,
 		Fleet: FleetOptions{Config: cfg.FleetHealth, AlertsPath: cfg.AlertsPath()}})
-	ln, err := listen(addr, sc.TLS)
-	if err != nil {
-		return err
-	}
 	httpSrv := &http.Server{
 		Handler: srv.Handler(),
 		// No ReadTimeout: uploads may take as long as they keep sending (see
@@ -91,6 +102,7 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, ready func(
 		ErrorLog:          stdlog.New(log.With().Str("component", "http").Logger(), "", 0),
 	}
 	errc := make(chan error, 2)
+	serving = true
 	go func() { errc <- httpSrv.Serve(ln) }()
 	var metricsSrv *http.Server
 	if sc.MetricsListen != "" {
@@ -149,6 +161,30 @@ func lockDataDir(dir string) (func(), error) {
 	return func() { _ = lock.Unlock() }, nil
 }
 
+// ConfigError is a start-up failure that only a change of configuration fixes.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// checkGateSources refuses a gate source that does not exist. A source that exists
+// but fails to load is retried, and the gate stays open meanwhile so a transient
+// error never locks the fleet out (SPEC §3.2); a path that is not there at all is a
+// typo, and would leave the gate open for good.
+func checkGateSources(gc config.Gate) error {
+	if gc.AllowlistFile != "" {
+		if _, err := os.Stat(gc.AllowlistFile); err != nil {
+			return fmt.Errorf("serve.gate.allowlist_file: %w; create it (one commit per line, # comments) or remove the key", err)
+		}
+	}
+	if gc.GitDir != "" {
+		if _, err := os.Stat(gc.GitDir); err != nil {
+			return fmt.Errorf("serve.gate.git_dir: %w; point it at a local clone of the lab's repository or remove the key", err)
+		}
+	}
+	return nil
+}
+
 func newGate(gc config.Gate, log zerolog.Logger) *gate.Gate {
 	var sources []gate.Source
 	if gc.AllowlistFile != "" {
@@ -187,7 +223,7 @@ func listen(addr string, tc config.TLS) (net.Listener, error) {
 	tlsCfg, err := serverTLS(tc)
 	if err != nil {
 		ln.Close()
-		return nil, err
+		return nil, &ConfigError{err}
 	}
 	return tls.NewListener(ln, tlsCfg), nil
 }
