@@ -42,7 +42,17 @@ recovered, mint a new one. A running receiver picks the new token up within a se
 
 Exit codes: 0 minted, 1 the tokens file could not be written, 2 usage error.`,
 		Example: "  cis490 token new --host lab-07 > lab-07.token\n  cis490 token new --admin alice",
-		Args:    cobra.NoArgs,
+		// Args runs before cobra validates the flag groups below, whose errors would
+		// exit 1 with a bare message: the choice is checked here, as a usage error.
+		Args: func(cmd *cobra.Command, args []string) error {
+			if err := cobra.NoArgs(cmd, args); err != nil {
+				return err
+			}
+			if (opts.host == "") == (opts.admin == "") {
+				return usageErr(errors.New("token new: pass exactly one of --host NAME (a lab host's token) or --admin WHO (a maintainer's token)"))
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, _, err := a.load()
 			if err != nil {
@@ -57,6 +67,7 @@ Exit codes: 0 minted, 1 the tokens file could not be written, 2 usage error.`,
 	f.StringVar(&opts.admin, "admin", "", "the maintainer this admin token belongs to")
 	f.String("tokens-file", "", "tokens file to append to (serve.tokens_file)")
 	a.bind(cmd, "tokens-file", "serve.tokens_file")
+	// The groups only steer shell completion: Args above has already enforced them.
 	cmd.MarkFlagsMutuallyExclusive("host", "admin")
 	cmd.MarkFlagsOneRequired("host", "admin")
 	return cmd

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -82,6 +83,29 @@ func (p *probe) get(ctx context.Context, path string) answer {
 	return a
 }
 
+// plainToTLS says whether this was net/http's stock answer to plain HTTP sent to a
+// TLS port: receiver.url says http:// but the receiver serves HTTPS.
+func (a answer) plainToTLS() bool {
+	return a.status == http.StatusBadRequest && a.apiErr != nil &&
+		strings.Contains(a.apiErr.Message, "HTTP request to an HTTPS server")
+}
+
+// wrongScheme says whether the receiver turned away plain HTTP because it speaks
+// HTTPS; the checks that judge its answers are skipped: receiver-reachable explains.
+func (p *probe) wrongScheme() bool {
+	return p.err == nil && (p.whoami().plainToTLS() || p.healthz().plainToTLS())
+}
+
+// httpsURL is raw with its scheme turned to https.
+func httpsURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "https://…"
+	}
+	u.Scheme = "https"
+	return u.String()
+}
+
 // unreachable says whether the receiver gave no answer at all, in which case the
 // checks that judge its answers are skipped: receiver-reachable already failed.
 // whoami is asked first so that, on a healthy receiver, the whoami checks need not
@@ -95,6 +119,10 @@ func (p *probe) identity() (whoamiBody, *Check) {
 	var w whoamiBody
 	if p.unreachable() {
 		c := skipped("not checked: the receiver cannot be reached (see receiver-reachable)")
+		return w, &c
+	}
+	if p.wrongScheme() {
+		c := skipped(wrongSchemeSkip)
 		return w, &c
 	}
 	a := p.whoami()

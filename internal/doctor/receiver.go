@@ -24,6 +24,8 @@ const (
 
 const journalHint = "the receiver runs but is unwell: read `journalctl -u cis490-receiver` on the receiver"
 
+const wrongSchemeSkip = "not checked: the receiver speaks HTTPS but receiver.url says http:// (see receiver-reachable)"
+
 func (p *probe) reachable(context.Context) Check {
 	url := p.cfg.Receiver.URL
 	details := map[string]any{"url": url}
@@ -45,6 +47,12 @@ func (p *probe) reachable(context.Context) Check {
 	if a.tls != nil {
 		details["tls_version"] = tls.VersionName(a.tls.Version)
 		over = "over " + tls.VersionName(a.tls.Version)
+	}
+	if a.plainToTLS() {
+		fixed := httpsURL(url)
+		details["suggested_url"] = fixed
+		return failed(fmt.Sprintf("%s speaks HTTPS, not plain HTTP: it answered %d %q", url, a.status, a.apiErr.Message),
+			wrongSchemeHint(configName(p.cfg.File), fixed, p.cfg.Receiver.CAFile), details)
 	}
 	if a.status != http.StatusOK {
 		msg := http.StatusText(a.status)
@@ -69,6 +77,14 @@ func (p *probe) reachable(context.Context) Check {
 	return ok(summary, details)
 }
 
+func wrongSchemeHint(file, fixed, caFile string) string {
+	hint := fmt.Sprintf("set receiver.url = %q in %s", fixed, file)
+	if caFile == "" {
+		return hint + ", and receiver.ca_file to the CA that signed the receiver's certificate (serve.tls.cert_file on the receiver)"
+	}
+	return hint + "; receiver.ca_file (" + caFile + ") must hold the CA that signed the receiver's certificate"
+}
+
 func unreachableHint(err error) string {
 	switch {
 	case tlsAlert(err) != nil:
@@ -83,6 +99,9 @@ func unreachableHint(err error) string {
 func (p *probe) token(context.Context) Check {
 	if p.unreachable() {
 		return skipped("not checked: the receiver cannot be reached (see receiver-reachable)")
+	}
+	if p.wrongScheme() {
+		return skipped(wrongSchemeSkip)
 	}
 	a := p.whoami()
 	details := map[string]any{"token_file": p.cfg.Receiver.TokenFile}
@@ -156,6 +175,9 @@ func gateNote(reason string) string {
 func (p *probe) clockSkew(context.Context) Check {
 	if p.unreachable() {
 		return skipped("not checked: the receiver cannot be reached (see receiver-reachable)")
+	}
+	if p.wrongScheme() {
+		return skipped(wrongSchemeSkip)
 	}
 	a := p.whoami()
 	if a.err != nil {
