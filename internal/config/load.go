@@ -8,11 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
+	"github.com/pelletier/go-toml/v2"
 	"github.com/spf13/viper"
 
 	"github.com/cis490/cis490/internal/logging"
@@ -36,6 +39,12 @@ func New() *viper.Viper {
 	v.SetEnvPrefix(EnvPrefix)
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	v.AutomaticEnv()
+	// An empty variable is a value, not an absent one: CIS490_RECEIVER_CA_FILE= clears a
+	// ca_file the file sets (back to the system's CAs), as `ca_file = ""` would. Without
+	// this Viper skips empty variables and the file's value silently stays. Keys for
+	// which empty means nothing are reported: non-string keys by checkEnv, the others
+	// by check. To return to the file's value or the default, unset the variable.
+	v.AllowEmptyEnv(true)
 	for key, val := range leaves(reflect.ValueOf(Default()), "") {
 		v.SetDefault(key, val)
 	}
@@ -65,10 +74,13 @@ func Load(v *viper.Viper, explicit string) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
+	if err := checkEnv(os.Environ()); err != nil {
+		return Config{}, err
+	}
 	if path != "" {
 		v.SetConfigFile(path)
 		if err := v.ReadInConfig(); err != nil {
-			return Config{}, fmt.Errorf("config %s: %w", path, err)
+			return Config{}, parseError(path, err)
 		}
 		if err := checkKeys(v, path); err != nil {
 			return Config{}, err
@@ -81,9 +93,25 @@ func Load(v *viper.Viper, explicit string) (Config, error) {
 	}
 	cfg.File = path
 	if err := cfg.check(); err != nil {
+		var bad *badValue
+		if errors.As(err, &bad) {
+			return Config{}, fmt.Errorf("%s: %w", source(bad.key, path), err)
+		}
 		return Config{}, fmt.Errorf("%s: %w", where(path), err)
 	}
 	return cfg, nil
+}
+
+// parseError names the file, line and column of a TOML syntax error; Viper's own
+// message ("While parsing config: toml: expected ']' ...") names neither.
+func parseError(path string, err error) error {
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		if row, col := de.Position(); row > 0 {
+			return fmt.Errorf("config %s:%d:%d: TOML syntax error: %s", path, row, col, strings.TrimPrefix(de.Error(), "toml: "))
+		}
+	}
+	return fmt.Errorf("config %s: %w", path, err)
 }
 
 func findFile(explicit string) (string, error) {
@@ -111,32 +139,56 @@ func findFile(explicit string) (string, error) {
 // `listne` would otherwise be silently ignored and the default used.
 func checkKeys(v *viper.Viper, path string) error {
 	known := leaves(reflect.ValueOf(Default()), "")
+	keys := make([]string, 0, len(known))
+	for k := range known {
+		keys = append(keys, k)
+	}
 	var unknown []string
 	for _, k := range v.AllKeys() {
 		if _, ok := known[k]; !ok {
-			unknown = append(unknown, k)
+			unknown = append(unknown, "unknown key "+k+didYouMean(suggest(k, keys, ".")))
 		}
 	}
 	if len(unknown) == 0 {
 		return nil
 	}
 	sort.Strings(unknown)
-	return fmt.Errorf("config %s: unknown key %s (check its spelling and the [section] it is in; the README lists every key)",
-		path, strings.Join(unknown, ", "))
+	return fmt.Errorf("config %s: %s; check its spelling and the [section] it is in; the README lists every key",
+		path, strings.Join(unknown, "; "))
 }
 
 func decodeError(err error, path string) error {
 	var de *mapstructure.DecodeError
 	if errors.As(err, &de) {
 		key := de.Name()
-		env := EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
-		src := where(path)
-		if _, ok := os.LookupEnv(env); ok {
-			src = "$" + env
-		}
-		return fmt.Errorf("%s: bad value for %s: %v", src, key, de.Unwrap())
+		return fmt.Errorf("%s: bad value for %s: %v", source(key, path), key, de.Unwrap())
 	}
 	return fmt.Errorf("%s: %w", where(path), err)
+}
+
+// envName is the environment variable that overrides key: serve.gate.refresh is
+// CIS490_SERVE_GATE_REFRESH.
+func envName(key string) string {
+	return EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// source says where key's value came from: its environment variable when that is set
+// (even empty, see AllowEmptyEnv in New), else the file or the defaults.
+func source(key, path string) string {
+	if _, ok := os.LookupEnv(envName(key)); ok {
+		return "$" + envName(key)
+	}
+	return where(path)
+}
+
+// badValue is a check failure that belongs to one key, so Load can name the key's
+// environment variable rather than the file when the value came from there.
+type badValue struct{ key, msg string }
+
+func (e *badValue) Error() string { return "bad value for " + e.key + ": " + e.msg }
+
+func bad(key, format string, args ...any) error {
+	return &badValue{key: key, msg: fmt.Sprintf(format, args...)}
 }
 
 func where(path string) string {
@@ -173,11 +225,42 @@ var (
 	sizeType     = reflect.TypeOf(ByteSize(0))
 )
 
+// durationHook reads durations. A bare number is refused: mapstructure would take
+// `refresh = 60` (or CIS490_SERVE_GATE_REFRESH=60) as 60 nanoseconds, and the receiver
+// would reload its gate without pause. Zero alone is let through, since 0 is the same
+// in every unit; no duration key takes 0 today (check requires every one to be
+// positive, which also rejects negative ones such as "-5s"), so it is then reported as
+// "must be positive", and a key that one day means "off" by 0 would work unchanged.
 func durationHook(from, to reflect.Type, data any) (any, error) {
-	if to != durationType || from.Kind() != reflect.String {
+	if to != durationType || from == durationType {
 		return data, nil
 	}
-	return ParseDuration(data.(string))
+	val := reflect.ValueOf(data)
+	switch from.Kind() {
+	case reflect.String:
+		s := strings.TrimSpace(val.String())
+		if bareNumber.MatchString(s) {
+			if f, err := strconv.ParseFloat(s, 64); err == nil && f == 0 {
+				return time.Duration(0), nil
+			}
+			return nil, needsUnit(s)
+		}
+		return ParseDuration(val.String())
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64:
+		if val.IsZero() {
+			return time.Duration(0), nil
+		}
+		return nil, needsUnit(fmt.Sprint(data))
+	}
+	return data, nil
+}
+
+var bareNumber = regexp.MustCompile(`^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$`)
+
+func needsUnit(n string) error {
+	return fmt.Errorf(`%s is a bare number: a duration needs a unit, e.g. "60s" or "1m"`, n)
 }
 
 func sizeHook(from, to reflect.Type, data any) (any, error) {
@@ -190,21 +273,21 @@ func sizeHook(from, to reflect.Type, data any) (any, error) {
 func (c *Config) check() error {
 	host, ok := protocol.NormalizeHost(c.Host)
 	if !ok {
-		return fmt.Errorf("bad value for host: %q is not an RFC 1123 host name (letters, digits, hyphens, dots)", c.Host)
+		return bad("host", "%q is not an RFC 1123 host name (letters, digits, hyphens, dots)", c.Host)
 	}
 	c.Host = host
 	if _, err := logging.ParseLevel(c.Log.Level); err != nil {
-		return fmt.Errorf("bad value for log.level: %w", err)
+		return bad("log.level", "%v", err)
 	}
 	switch c.Log.Format {
 	case logging.FormatAuto, logging.FormatConsole, logging.FormatJSON:
 	default:
-		return fmt.Errorf("bad value for log.format: %q (use auto, console or json)", c.Log.Format)
+		return bad("log.format", "%q (use auto, console or json)", c.Log.Format)
 	}
 	if c.Receiver.URL != "" {
 		u, err := url.Parse(c.Receiver.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("bad value for receiver.url: %q (want https://pi.example:8490)", c.Receiver.URL)
+			return bad("receiver.url", "%q (want https://pi.example:8490)", c.Receiver.URL)
 		}
 	}
 	for key, raw := range map[string]string{
@@ -214,13 +297,13 @@ func (c *Config) check() error {
 			continue
 		}
 		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("bad value for %s: %q (want an http:// or https:// URL)", key, raw)
+			return bad(key, "%q (want an http:// or https:// URL)", raw)
 		}
 	}
 	switch c.Serve.Gate.Unstamped {
 	case UnstampedAllow, UnstampedReject:
 	default:
-		return fmt.Errorf("bad value for serve.gate.unstamped: %q (use allow or reject)", c.Serve.Gate.Unstamped)
+		return bad("serve.gate.unstamped", "%q (use allow or reject)", c.Serve.Gate.Unstamped)
 	}
 	if (c.Serve.TLS.CertFile == "") != (c.Serve.TLS.KeyFile == "") {
 		return errors.New("serve.tls.cert_file and serve.tls.key_file go together: set both or neither")
@@ -229,7 +312,10 @@ func (c *Config) check() error {
 		return errors.New("serve.tls.client_ca_file needs serve.tls.cert_file and key_file: client certificates only exist over TLS")
 	}
 	if c.Serve.DataDir == "" {
-		return errors.New("bad value for serve.data_dir: empty")
+		return bad("serve.data_dir", "empty")
+	}
+	if c.Ship.SpoolDir == "" {
+		return bad("ship.spool_dir", "empty")
 	}
 	for key, d := range map[string]time.Duration{
 		"receiver.timeout": c.Receiver.Timeout, "serve.gate.refresh": c.Serve.Gate.Refresh,
@@ -239,7 +325,7 @@ func (c *Config) check() error {
 		"doctor.timeout": c.Doctor.Timeout, "ship.max_age": c.Ship.MaxAge, "ship.keep_sent": c.Ship.KeepSent,
 	} {
 		if d <= 0 {
-			return fmt.Errorf("bad value for %s: %v (must be positive)", key, d)
+			return bad(key, "%v (must be positive)", d)
 		}
 	}
 	for key, n := range map[string]int64{
@@ -247,14 +333,14 @@ func (c *Config) check() error {
 		"serve.max_report_bytes": int64(c.Serve.MaxReportBytes), "fleet_health.fatal_min_requests": int64(c.FleetHealth.FatalMinRequests),
 	} {
 		if n <= 0 {
-			return fmt.Errorf("bad value for %s: %d (must be positive)", key, n)
+			return bad(key, "%d (must be positive)", n)
 		}
 	}
 	if c.Ship.Retries < 0 {
-		return fmt.Errorf("bad value for ship.retries: %d (must be 0 or more)", c.Ship.Retries)
+		return bad("ship.retries", "%d (must be 0 or more)", c.Ship.Retries)
 	}
 	if c.Serve.MinFreeBytes < 0 {
-		return fmt.Errorf("bad value for serve.min_free_bytes: %d (must be 0 or more)", c.Serve.MinFreeBytes)
+		return bad("serve.min_free_bytes", "%d (must be 0 or more)", c.Serve.MinFreeBytes)
 	}
 	return nil
 }

@@ -70,7 +70,7 @@ func ParseDuration(s string) (time.Duration, error) {
 			return d, nil
 		}
 		r, err := time.ParseDuration(rest)
-		if err != nil {
+		if err != nil || r < 0 || strings.HasPrefix(rest, "+") {
 			return 0, fmt.Errorf("invalid duration %q: use Go durations such as 30m, 36h or 14d", s)
 		}
 		return d + r, nil
