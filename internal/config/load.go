@@ -87,7 +87,7 @@ func Load(v *viper.Viper, explicit string) (Config, error) {
 		}
 	}
 	cfg := Config{}
-	err = v.Unmarshal(&cfg, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(durationHook, sizeHook)))
+	err = v.Unmarshal(&cfg, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(durationHook, sizeHook, intHook)))
 	if err != nil {
 		return Config{}, decodeError(err, path)
 	}
@@ -255,6 +255,20 @@ func durationHook(from, to reflect.Type, data any) (any, error) {
 		return nil, needsUnit(fmt.Sprint(data))
 	}
 	return data, nil
+}
+
+// intHook reads whole numbers given as text (from the environment, or quoted in the
+// file), saying what is wrong instead of passing on strconv's "invalid syntax".
+func intHook(from, to reflect.Type, data any) (any, error) {
+	if from.Kind() != reflect.String || to == durationType || to.Kind() != reflect.Int {
+		return data, nil
+	}
+	s := strings.TrimSpace(reflect.ValueOf(data).String())
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a whole number", s)
+	}
+	return n, nil
 }
 
 var bareNumber = regexp.MustCompile(`^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$`)

@@ -250,3 +250,16 @@ func TestEditDistance(t *testing.T) {
 }
 
 func reflectDefault() reflect.Value { return reflect.ValueOf(Default()) }
+
+func TestWholeNumbersSayWhatIsWrong(t *testing.T) {
+	isolate(t)
+	_, err := Load(New(), writeConfig(t, "[ship]\nretries = \"five\"\n"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `bad value for ship.retries: "five" is not a whole number`)
+	assert.NotContains(t, err.Error(), "strconv")
+
+	t.Setenv("CIS490_SHIP_RETRIES", " 7 ")
+	cfg, err := Load(New(), "")
+	require.NoError(t, err)
+	assert.Equal(t, 7, cfg.Ship.Retries)
+}
