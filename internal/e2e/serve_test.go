@@ -257,3 +257,27 @@ func TestTokensFileFlagOnBothCommands(t *testing.T) {
 	srv.Stop(t)
 	assert.False(t, srv.HasLog("OPEN MODE"))
 }
+
+// A receiver that starts but cannot accept anything yet says so at start, rather than
+// leaving the maintainer to find the 401s or 507s in the index.
+func TestServeWarnsWhatWillBeRefused(t *testing.T) {
+	t.Parallel()
+	env := Env(t)
+	dir := t.TempDir()
+	tokensFile := filepath.Join(dir, "tokens.toml")
+	require.NoError(t, os.WriteFile(tokensFile, nil, 0o600))
+	cfg := filepath.Join(dir, "lab-host.toml")
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`
+[serve]
+listen = "127.0.0.1:0"
+data_dir = %q
+tokens_file = %q
+min_free_bytes = "1000TiB"
+`, filepath.Join(dir, "data"), tokensFile)), 0o600))
+	srv := StartServe(t, bin, env, "http", "--config", cfg)
+	assert.Eventually(t, func() bool {
+		return strings.Contains(srv.Logs(), "the tokens file has no tokens yet") &&
+			strings.Contains(srv.Logs(), "uploads will be refused 507")
+	}, 5*time.Second, 20*time.Millisecond, "logs: %s", srv.Logs())
+	assert.Equal(t, 0, srv.Stop(t))
+}

@@ -116,6 +116,12 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, ready func(
 		log.Info().Str("addr", mln.Addr().String()).Msg("metrics listening")
 	}
 	announce(log, cfg, ln.Addr(), g)
+	if toks != nil && toks.Len() == 0 {
+		log.Warn().Str("tokens_file", sc.TokensFile).Msg("the tokens file has no tokens yet: every /v1 request is refused 401 until one is minted with `cis490 token new --host NAME` (picked up within a second)")
+	}
+	if err := st.CheckFree(0); err != nil {
+		log.Warn().Err(err).Msg("uploads will be refused 507 until space is freed or serve.min_free_bytes lowered")
+	}
 	if ready != nil {
 		ready(ln.Addr())
 	}

@@ -52,6 +52,9 @@ func openStore(path string, log zerolog.Logger, interval time.Duration) (*Store,
 	return s, nil
 }
 
+// Len is how many tokens the file held at its last good load.
+func (s *Store) Len() int { return s.set.Load().Len() }
+
 // Lookup returns the identity of token, first reloading the file if it changed (checked
 // at most once per interval, by one caller; the others use the current set meanwhile).
 func (s *Store) Lookup(token string) (Identity, bool) {
