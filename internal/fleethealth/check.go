@@ -167,9 +167,10 @@ func evaluateFleet(dataDir string, cfg config.FleetHealth, now time.Time, st *St
 	var unproven []string
 	for host, f := range facts {
 		// Anyone who reaches the port can send a request that claims any host and is
-		// refused 401. Such lines count for a host the fleet already knows (a revoked
-		// token), never to make one up.
-		if !f.verified && st.Hosts[host] == nil {
+		// refused 401. Such lines count only for a host that also proved who it is
+		// within the window (a token revoked since), never to make one up or keep
+		// one alive.
+		if !f.verified {
 			unproven = append(unproven, host)
 			continue
 		}

@@ -17,6 +17,8 @@ type Counts struct {
 	Episodes   int `json:"episodes"`
 	Heartbeats int `json:"heartbeats"`
 	Reports    int `json:"reports"`
+	// Unverified are refusals (401) that only claimed this host; also in Refused.
+	Unverified int `json:"unverified"`
 }
 
 // refusal is a gated request answered 4xx.
@@ -93,7 +95,11 @@ func (fs factsSet) add(e index.Entry) {
 }
 
 func (f *hostFacts) add(e index.Entry) {
-	f.verified = f.verified || !e.Unverified
+	if e.Unverified {
+		f.addUnverified(e)
+		return
+	}
+	f.verified = true
 	if f.firstSeen.IsZero() || e.TS.Before(f.firstSeen) {
 		f.firstSeen = e.TS
 	}
@@ -129,6 +135,22 @@ func (f *hostFacts) add(e index.Entry) {
 	}
 	if len(f.refusals)+len(f.unstamped) > 4096 {
 		f.prune() // a long-refused host: keep memory bounded by what still matters
+	}
+}
+
+// addUnverified takes a refusal that only claimed this host (a 401 without a client
+// certificate: anyone who reaches the port can send one). It may add to fatal-only's
+// refusals, for a host that also proved itself in the window (evaluateFleet drops the
+// others), and nothing else: it cannot make a silent host look alive, nor a stamped
+// one unstamped.
+func (f *hostFacts) addUnverified(e index.Entry) {
+	f.count(e)
+	f.counts.Unverified++
+	if isGated(e) && e.Status >= 400 && e.Status < 500 {
+		f.refusals = append(f.refusals, refusal{e.TS, e.Route, e.Status, e.Commit, e.Error})
+		if len(f.refusals)+len(f.unstamped) > 4096 {
+			f.prune()
+		}
 	}
 }
 
@@ -173,6 +195,7 @@ func (f *hostFacts) merge(o *hostFacts) {
 	c.Episodes += oc.Episodes
 	c.Heartbeats += oc.Heartbeats
 	c.Reports += oc.Reports
+	c.Unverified += oc.Unverified
 	if o.lastOK.After(f.lastOK) {
 		f.lastOK = o.lastOK
 	}

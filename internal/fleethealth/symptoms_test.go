@@ -230,8 +230,8 @@ func (f *fleet) unverified(host string, at time.Time) {
 }
 
 // Without mTLS anyone who reaches the port can claim any host in a refused request.
-// Those lines must not make up a host, but must still count for a known one whose
-// token was revoked.
+// Those lines must not make up a host, keep a dead one alive or make a stamped one
+// unstamped, but must still count for a host whose token was revoked.
 func TestUnverifiedRefusalsCountOnlyForKnownHosts(t *testing.T) {
 	t.Parallel()
 	now := t0
@@ -240,23 +240,38 @@ func TestUnverifiedRefusalsCountOnlyForKnownHosts(t *testing.T) {
 	for i := range 5 {
 		f.unverified("made-up", now.Add(-mins(20-i)))
 	}
-	// lab-07 shipped with its own token until 17:30, then the token was revoked.
-	f.heartbeats("lab-07", now.Add(-2*time.Hour), now.Add(-mins(30)), mins(5))
+	// lab-07 shipped with its own token until 17:20, then the token was revoked: it
+	// keeps trying, and is refused.
+	f.heartbeats("lab-07", now.Add(-2*time.Hour), now.Add(-mins(40)), mins(5))
 	f.report("lab-07", "ok", now.Add(-time.Hour))
 	for _, m := range []int{25, 15, 5} {
 		f.unverified("lab-07", now.Add(-mins(m)))
+	}
+	// lab-08 died at 17:20; a stranger sends refused requests in its name, stamped
+	// and not, to make it look alive.
+	f.heartbeats("lab-08", now.Add(-2*time.Hour), now.Add(-mins(40)), mins(5))
+	f.report("lab-08", "ok", now.Add(-time.Hour))
+	for _, m := range []int{10, 2} {
+		require.NoError(t, f.idx.Append(index.Entry{TS: now.Add(-mins(m)), Host: "lab-08", Route: "heartbeat", Method: "POST",
+			Status: 401, Error: "no bearer token", Unverified: true}))
 	}
 
 	res := f.check(now)
 	var hosts []string
 	for _, r := range res.Hosts {
 		hosts = append(hosts, r.Host)
+		if r.Host == "lab-08" {
+			assert.Equal(t, 2, r.Requests.Unverified)
+		}
 	}
-	assert.Equal(t, []string{"lab-07", "lab-ok"}, hosts, "made-up is not a fleet host")
-	assert.Equal(t, []string{"firing lab-07/fatal-only@18:00"}, statuses(f.lines()))
+	assert.Equal(t, []string{"lab-07", "lab-08", "lab-ok"}, hosts, "made-up is not a fleet host")
+	assert.Equal(t, []string{
+		"firing lab-07/silent@18:00", "firing lab-07/fatal-only@18:00",
+		"firing lab-08/silent@18:00",
+	}, statuses(f.lines()), "lab-08 stays silent, and is neither unstamped nor fatal-only below fatal_min_requests")
 
-	// A day later only refused claims reach the receiver: lab-07 is still tracked
-	// (the state knows it), so its refusals still count; made-up still does not.
+	// A day later lab-07 has had no accepted request for longer than the active
+	// window: only refused claims remain, and they keep nothing alive.
 	later := now.Add(25 * time.Hour)
 	for _, m := range []int{25, 15, 5} {
 		f.unverified("lab-07", later.Add(-mins(m)))
@@ -265,9 +280,11 @@ func TestUnverifiedRefusalsCountOnlyForKnownHosts(t *testing.T) {
 	res = f.check(later)
 	hosts = hosts[:0]
 	for _, r := range res.Hosts {
-		hosts = append(hosts, r.Host)
+		if r.Status != HostInactive {
+			hosts = append(hosts, r.Host)
+		}
 	}
-	assert.Contains(t, hosts, "lab-07")
+	assert.NotContains(t, hosts, "lab-07")
 	assert.NotContains(t, hosts, "made-up")
 	for _, l := range f.lines() {
 		assert.NotEqual(t, "made-up", l.Host)

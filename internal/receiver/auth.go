@@ -61,7 +61,7 @@ func (s *Server) authenticated(next http.Handler) http.Handler {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="cis490"`)
 				// Nobody proved who is calling. A fleet certificate does; without
 				// one the claimed host is kept, marked, for fleet health to weigh.
-				if host, ok := certHost(r); ok {
+				if host, ok := certHost(r, claimed); ok {
 					rec.Host = host
 				} else {
 					rec.Unverified = true
@@ -123,13 +123,17 @@ func bearer(r *http.Request) (string, bool) {
 	return token, token != ""
 }
 
-// certHost is the host a verified client certificate was issued to: its CN, or else
-// its first DNS name, when that is a valid host name.
-func certHost(r *http.Request) (string, bool) {
+// certHost is the host a verified client certificate was issued to: the claimed one
+// when the certificate names it (as the token check accepts any of its names), else
+// its CN or first DNS name that is a valid host name.
+func certHost(r *http.Request, claimed string) (string, bool) {
 	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
 		return "", false
 	}
 	cert := r.TLS.VerifiedChains[0][0]
+	if claimed != "" && certNames(cert, claimed) {
+		return claimed, true
+	}
 	for _, name := range append([]string{cert.Subject.CommonName}, cert.DNSNames...) {
 		if h, ok := protocol.NormalizeHost(name); ok && h != "" {
 			return h, true

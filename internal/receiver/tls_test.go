@@ -100,6 +100,26 @@ func TestMTLS(t *testing.T) {
 			return false
 		}, 5*time.Second, 20*time.Millisecond, "no index line for request %s", id)
 	})
+	t.Run("a refused token is indexed under the certificate name it claims", func(t *testing.T) {
+		t.Parallel()
+		// The token check accepts any of a certificate's names; so does the index.
+		cert := ca.ClientNamed("lab-07.cs.example.edu", "lab-07")
+		client := h.tlsClient(ca, &cert)
+		for claimed, want := range map[string]string{"lab-07": "lab-07", "": "lab-07.cs.example.edu", "lab-99": "lab-07.cs.example.edu"} {
+			r := h.do(req{method: http.MethodPost, path: "/v1/heartbeat", token: "revoked-token", host: claimed, client: client})
+			assertAPIError(t, r, http.StatusUnauthorized, "unauthorized")
+			id := r.header.Get(protocol.HeaderRequestID)
+			require.Eventually(t, func() bool {
+				for _, e := range h.indexLines() {
+					if e.ID == id {
+						assert.Equal(t, want, e.Host, "claimed %q", claimed)
+						return true
+					}
+				}
+				return false
+			}, 5*time.Second, 20*time.Millisecond, "no index line for request %s", id)
+		}
+	})
 }
 
 func TestPlainTLS(t *testing.T) {

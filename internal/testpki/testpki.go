@@ -74,6 +74,11 @@ func (ca *CA) Client(cn string) Pair {
 	return ca.issue(cn, []string{cn}, x509.ExtKeyUsageClientAuth, time.Now().Add(24*time.Hour))
 }
 
+// ClientNamed issues a client certificate with this CN and these DNS names.
+func (ca *CA) ClientNamed(cn string, dns ...string) Pair {
+	return ca.issue(cn, dns, x509.ExtKeyUsageClientAuth, time.Now().Add(24*time.Hour))
+}
+
 // ClientExpiring issues a client certificate that expires at notAfter.
 func (ca *CA) ClientExpiring(cn string, notAfter time.Time) Pair {
 	return ca.issue(cn, []string{cn}, x509.ExtKeyUsageClientAuth, notAfter)
