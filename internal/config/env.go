@@ -26,6 +26,18 @@ var notSettings = map[string]string{
 	"CIS490_TEST_REQUIRE_DIRECT_IO": "internal/store tests: require O_DIRECT",
 }
 
+// guarded are the keys an empty variable must not clear: an unset ${VAR} in a
+// compose file or script yields exactly that, and clearing one of these turns a
+// safeguard off without a word. Other text keys may be cleared that way.
+var guarded = map[string]string{
+	"serve.tokens_file":         "authentication (open mode)",
+	"serve.tls.cert_file":       "TLS",
+	"serve.tls.key_file":        "TLS",
+	"serve.tls.client_ca_file":  "mutual TLS",
+	"serve.gate.allowlist_file": "a source of the version gate",
+	"serve.gate.git_dir":        "a source of the version gate",
+}
+
 // checkEnv reports CIS490_ variables that name no key (CIS490_SERVE_LISTN would
 // otherwise be silently ignored and the default used), and empty ones for keys where
 // empty means nothing (a duration, size, number or boolean). environ is os.Environ().
@@ -60,6 +72,10 @@ func checkEnv(environ []string) error {
 			continue
 		}
 		if val == "" {
+			if off, ok := guarded[key]; ok {
+				problems = append(problems, fmt.Sprintf("%s is empty, which would turn off %s; unset the variable to keep the file's value, or remove %s from the file", name, off, key))
+				continue
+			}
 			if want := takes(known[key]); want != "" {
 				problems = append(problems, fmt.Sprintf("%s is empty, but %s takes %s; unset the variable to use the file's value or the default", name, key, want))
 			}

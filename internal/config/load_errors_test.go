@@ -163,13 +163,21 @@ tokens_file = "/etc/cis490/tokens.toml"
 `)
 	t.Run("clears a string key", func(t *testing.T) {
 		t.Setenv("CIS490_RECEIVER_CA_FILE", "")
-		t.Setenv("CIS490_SERVE_TOKENS_FILE", "")
 		cfg, err := Load(New(), path)
 		require.NoError(t, err)
 		assert.Equal(t, "", cfg.Receiver.CAFile, "empty means the system's CAs, over the file's ca_file")
-		assert.Equal(t, "", cfg.Serve.TokensFile)
+		assert.Equal(t, "/etc/cis490/tokens.toml", cfg.Serve.TokensFile)
 		assert.Equal(t, 5*time.Second, cfg.Receiver.Timeout, "other keys keep the file's value")
 	})
+	// An unset ${VAR} in a compose file must not switch a safeguard off.
+	for _, v := range []string{"CIS490_SERVE_TOKENS_FILE", "CIS490_SERVE_TLS_CLIENT_CA_FILE", "CIS490_SERVE_TLS_CERT_FILE", "CIS490_SERVE_GATE_ALLOWLIST_FILE", "CIS490_SERVE_GATE_GIT_DIR"} {
+		t.Run(v, func(t *testing.T) {
+			t.Setenv(v, "")
+			_, err := Load(New(), path)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), v+" is empty, which would turn off")
+		})
+	}
 	for _, tc := range []struct{ variable, want string }{
 		{"CIS490_RECEIVER_TIMEOUT", "CIS490_RECEIVER_TIMEOUT is empty, but receiver.timeout takes a duration"},
 		{"CIS490_SERVE_MAX_EPISODE_BYTES", "serve.max_episode_bytes takes a size"},
