@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	"slices"
@@ -96,9 +97,11 @@ func Check(ctx context.Context, opts Options) (*Result, error) {
 	now = now.UTC()
 	// The receiver creates index/ when it starts. Without it this is not the
 	// receiver's data folder, and a check would only invent state and an empty fleet.
-	if _, err := os.Stat(indexDir(opts.DataDir)); err != nil {
+	if _, err := os.Stat(indexDir(opts.DataDir)); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %w; run fleet-health check on the receiver with its configuration (serve.data_dir, --config or --data-dir), after `cis490 serve` has started once",
 			ErrNoIndex, err)
+	} else if err != nil {
+		return nil, fmt.Errorf("the request index: %w; fleet-health check must be able to read serve.data_dir (run it as the receiver's user, as its unit does)", err)
 	}
 	if !opts.DryRun {
 		unlock, err := lock(ctx, lockPath(opts.DataDir))

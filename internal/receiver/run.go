@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"io/fs"
 	stdlog "log"
 	"net"
 	"net/http"
@@ -47,18 +49,15 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, ready func(
 	if err := checkGateSources(sc.Gate); err != nil {
 		return &ConfigError{err}
 	}
-	// Listening (and loading the TLS files) before the data folder is touched: a
-	// receiver that cannot start leaves nothing behind.
-	ln, err := listen(addr, sc.TLS)
-	if err != nil {
-		return err
-	}
-	serving := false
-	defer func() {
-		if !serving {
-			ln.Close()
+	// Everything the configuration names is checked before the data folder is touched,
+	// so a receiver that cannot start for that reason leaves nothing behind.
+	var tlsCfg *tls.Config
+	if sc.TLS.CertFile != "" {
+		var err error
+		if tlsCfg, err = serverTLS(sc.TLS); err != nil {
+			return &ConfigError{err}
 		}
-	}()
+	}
 	unlock, err := lockDataDir(sc.DataDir)
 	if err != nil {
 		return err
@@ -101,16 +100,23 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, ready func(
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          stdlog.New(log.With().Str("component", "http").Logger(), "", 0),
 	}
-	errc := make(chan error, 2)
-	serving = true
-	go func() { errc <- httpSrv.Serve(ln) }()
-	var metricsSrv *http.Server
+	// Both ports are bound before either serves: a failure to bind one leaves no
+	// request in flight behind.
+	ln, err := listen(addr, tlsCfg)
+	if err != nil {
+		return err
+	}
+	var mln net.Listener
 	if sc.MetricsListen != "" {
-		mln, err := net.Listen("tcp", sc.MetricsListen)
-		if err != nil {
-			_ = httpSrv.Close()
+		if mln, err = net.Listen("tcp", sc.MetricsListen); err != nil {
+			ln.Close()
 			return fmt.Errorf("serve.metrics_listen %s: %w", sc.MetricsListen, err)
 		}
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- httpSrv.Serve(ln) }()
+	var metricsSrv *http.Server
+	if mln != nil {
 		metricsSrv = &http.Server{Handler: metrics.Handler(), ReadHeaderTimeout: 10 * time.Second}
 		go func() { errc <- metricsSrv.Serve(mln) }()
 		log.Info().Str("addr", mln.Addr().String()).Msg("metrics listening")
@@ -179,16 +185,28 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 // typo, and would leave the gate open for good.
 func checkGateSources(gc config.Gate) error {
 	if gc.AllowlistFile != "" {
-		if _, err := os.Stat(gc.AllowlistFile); err != nil {
-			return fmt.Errorf("serve.gate.allowlist_file: %w; create it (one commit per line, # comments) or remove the key", err)
+		if err := checkPath("serve.gate.allowlist_file", gc.AllowlistFile, "create it (one commit per line, # comments) or remove the key"); err != nil {
+			return err
 		}
 	}
 	if gc.GitDir != "" {
-		if _, err := os.Stat(gc.GitDir); err != nil {
-			return fmt.Errorf("serve.gate.git_dir: %w; point it at a local clone of the lab's repository or remove the key", err)
+		if err := checkPath("serve.gate.git_dir", gc.GitDir, "point it at a local clone of the lab's repository or remove the key"); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+func checkPath(key, path, ifMissing string) error {
+	_, err := os.Stat(path)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%s: %w; %s", key, err, ifMissing)
+	default:
+		return fmt.Errorf("%s: %w; the receiver must be able to read it: check its permissions, and note that cis490-receiver.service sees no home folders (ProtectHome=yes): keep it under /etc/cis490, /srv or /var/lib/cis490", key, err)
+	}
 }
 
 func newGate(gc config.Gate, log zerolog.Logger) *gate.Gate {
@@ -218,18 +236,14 @@ func announce(log zerolog.Logger, cfg config.Config, addr net.Addr, g *gate.Gate
 	}
 }
 
-func listen(addr string, tc config.TLS) (net.Listener, error) {
+// listen binds addr, serving TLS when tlsCfg is set.
+func listen(addr string, tlsCfg *tls.Config) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s (serve.listen): %w", addr, err)
 	}
-	if tc.CertFile == "" {
+	if tlsCfg == nil {
 		return ln, nil
-	}
-	tlsCfg, err := serverTLS(tc)
-	if err != nil {
-		ln.Close()
-		return nil, &ConfigError{err}
 	}
 	return tls.NewListener(ln, tlsCfg), nil
 }
