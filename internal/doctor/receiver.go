@@ -80,9 +80,11 @@ func (p *probe) reachable(context.Context) Check {
 func wrongSchemeHint(file, fixed, caFile string) string {
 	hint := fmt.Sprintf("set receiver.url = %q in %s", fixed, file)
 	if caFile == "" {
-		return hint + ", and receiver.ca_file to the CA that signed the receiver's certificate (serve.tls.cert_file on the receiver)"
+		hint += ", and receiver.ca_file to the CA that signed the receiver's certificate (serve.tls.cert_file on the receiver)"
+	} else {
+		hint += "; receiver.ca_file (" + caFile + ") must hold the CA that signed the receiver's certificate"
 	}
-	return hint + "; receiver.ca_file (" + caFile + ") must hold the CA that signed the receiver's certificate"
+	return hint + ". This host's token went out unencrypted: unless the receiver is on this machine, mint a new one (`cis490 token new --host`) and delete the old [[token]] entry of this host from the receiver's tokens file"
 }
 
 func unreachableHint(err error) string {
