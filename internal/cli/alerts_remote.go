@@ -70,7 +70,7 @@ func tailRemote(ctx context.Context, opts *alertsTailOptions, cfg config.Config,
 		if connected {
 			wait = time.Second
 		}
-		log.Warn().Err(err).Dur("retry_in", wait).Msg("the alerts stream ended (receiver restarting?); reconnecting")
+		log.Warn().Err(err).Str("retry_in", wait.Round(time.Millisecond).String()).Msg("the alerts stream ended (receiver restarting?); reconnecting")
 		select {
 		case <-ctx.Done():
 			return nil

@@ -210,7 +210,7 @@ func (c *Client) Do(ctx context.Context, r Request) (*http.Response, error) {
 			if errors.As(err, &sr) {
 				drain(sr.res) // this answer is superseded by the retry
 			}
-			c.log.Warn().Str("url", c.base.String()+r.Path).Int("attempt", attempt).Dur("retry_in", wait).Msg(describe(err))
+			c.log.Warn().Str("url", c.base.String()+r.Path).Int("attempt", attempt).Str("retry_in", wait.Round(time.Millisecond).String()).Msg(describe(err))
 		}),
 	}
 	if r.NoRetry {

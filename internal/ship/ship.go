@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -57,6 +58,16 @@ type Summary struct {
 	Swept      Swept         `json:"swept"`
 	// Remaining counts finished files still in outbox/ after the run.
 	Remaining int `json:"remaining"`
+}
+
+// MarshalJSON writes Elapsed as a Go duration ("2.5s"): a bare number in a JSON log
+// says nothing of its unit.
+func (s Summary) MarshalJSON() ([]byte, error) {
+	type plain Summary
+	return json.Marshal(struct {
+		plain
+		Elapsed string `json:"elapsed"`
+	}{plain(s), s.Elapsed.Round(time.Millisecond).String()})
 }
 
 func (s Summary) String() string {

@@ -37,14 +37,14 @@ func (r *run) sweep() (Swept, error) {
 			if err := os.Remove(f.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return sw, err
 			}
-			r.log.Warn().Str("file", f.Name).Dur("age", age).Msg("removed an in-progress file abandoned for over an hour")
+			r.log.Warn().Str("file", f.Name).Str("age", age.Round(time.Second).String()).Msg("removed an in-progress file abandoned for over an hour")
 			sw.Partial++
 		case !spool.InProgress(f.Name) && age > r.opts.MaxAge:
 			why := spool.Reason{RejectedAt: now.UTC(), Reason: fmt.Sprintf("stale: waited %s in outbox/, longer than ship.max_age (%s)", age.Round(time.Minute), r.opts.MaxAge)}
 			if err := r.spool.Reject(f, why); err != nil {
 				return sw, err
 			}
-			r.log.Warn().Str("file", f.Name).Dur("age", age).Msg("moved a stale tarball to rejected/")
+			r.log.Warn().Str("file", f.Name).Str("age", age.Round(time.Second).String()).Msg("moved a stale tarball to rejected/")
 			sw.Stale++
 		}
 	}

@@ -41,7 +41,7 @@ func Watch(ctx context.Context, opts Options, period time.Duration, report func(
 		return err
 	}
 	log := opts.Logger
-	log.Info().Str("outbox", sp.Path(spool.Outbox)).Dur("heartbeat", period).Msg("watching the outbox")
+	log.Info().Str("outbox", sp.Path(spool.Outbox)).Str("heartbeat", period.String()).Msg("watching the outbox")
 
 	tick := time.NewTicker(period)
 	defer tick.Stop()
