@@ -187,6 +187,9 @@ func TestInstallOnTheRealSystemCallsSystemctl(t *testing.T) {
 		"/usr/bin/cis490",
 	}, written, "every file install wrote on the system")
 	for _, sub := range []string{"outbox", "sent", "rejected"} {
+		if _, err := os.Stat("/var/spool/cis490/" + sub); err == nil {
+			continue // this machine has it already (a `cis490 ship` run as root): nothing to create
+		}
 		assert.DirExists(t, up(2, "spool/cis490/"+sub))
 	}
 	fi, err := os.Stat(up(1, "cis490/token"))
