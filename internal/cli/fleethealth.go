@@ -112,6 +112,22 @@ func runFleetCheck(ctx context.Context, opts *fleetCheckOptions, cfg config.Conf
 }
 
 func writeFleetTable(out io.Writer, res *fleethealth.Result, cfg config.Config) error {
+	if err := writeHostsTable(out, res, cfg); err != nil {
+		return err
+	}
+	if res.UnprovenCount > 0 {
+		more := ""
+		if n := res.UnprovenCount - len(res.Unproven); n > 0 {
+			more = fmt.Sprintf(" and %d more", n)
+		}
+		_, err := fmt.Fprintf(out, "not tracked: %s%s sent only requests refused without a valid token or certificate (a new host with a bad token? `cis490 doctor` on it says)\n",
+			strings.Join(res.Unproven, ", "), more)
+		return err
+	}
+	return nil
+}
+
+func writeHostsTable(out io.Writer, res *fleethealth.Result, cfg config.Config) error {
 	if len(res.Hosts) == 0 {
 		_, err := fmt.Fprintf(out, "no host sent a request in the %s before %s (index in %s/index)\n",
 			cfg.FleetHealth.ActiveWindow, shortTime(res.Now), cfg.Serve.DataDir)

@@ -127,3 +127,14 @@ func TestFleetCheckRefusesAFolderWithoutIndex(t *testing.T) {
 	assert.NoDirExists(t, cfg.Serve.DataDir, "nothing created")
 	assert.Empty(t, out.String())
 }
+
+func TestFleetTableNamesUntrackedHosts(t *testing.T) {
+	t.Parallel()
+	cfg := config.Default()
+	res := &fleethealth.Result{Now: time.Date(2026, 11, 28, 18, 0, 0, 0, time.UTC),
+		Unproven: []string{"lab-new", "lab-typo"}, UnprovenCount: 25}
+	var out testutil.SyncBuffer
+	require.NoError(t, writeFleetTable(&out, res, cfg))
+	assert.Contains(t, out.String(), "no host sent a request")
+	assert.Contains(t, out.String(), "not tracked: lab-new, lab-typo and 23 more sent only requests refused")
+}

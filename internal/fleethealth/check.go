@@ -45,6 +45,11 @@ type Result struct {
 	Hosts         []Row          `json:"hosts"`
 	Notifications []alerts.Alert `json:"notifications"`
 	Index         ReadStats      `json:"index"`
+	// Unproven are names seen only in requests refused without a token or
+	// certificate that proved them (at most 20, sorted); UnprovenCount counts all.
+	// They are not tracked: a new host with a bad token shows up here.
+	Unproven      []string `json:"unproven_hosts,omitempty"`
+	UnprovenCount int      `json:"unproven_count,omitempty"`
 }
 
 // Host statuses of a Row.
@@ -114,7 +119,7 @@ func Check(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	evals, stats, err := evaluateFleet(opts.DataDir, opts.Config, now, st, opts.Logger)
+	evals, stats, unproven, err := evaluateFleet(opts.DataDir, opts.Config, now, st, opts.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -123,6 +128,7 @@ func Check(ctx context.Context, opts Options) (*Result, error) {
 		Now: now, WindowFrom: now.Add(-opts.Config.ActiveWindow), DryRun: opts.DryRun,
 		Hosts: rows(evals, st), Notifications: lines, Index: stats,
 	}
+	res.withUnproven(unproven)
 	logRun(opts.Logger, res)
 	if opts.DryRun {
 		return res, nil
@@ -148,20 +154,21 @@ func Snapshot(dataDir string, cfg config.FleetHealth, now time.Time, log zerolog
 	if err != nil {
 		return nil, err
 	}
-	evals, stats, err := evaluateFleet(dataDir, cfg, now, st, log)
+	evals, stats, unproven, err := evaluateFleet(dataDir, cfg, now, st, log)
 	if err != nil {
 		return nil, err
 	}
-	return &Result{Now: now, WindowFrom: now.Add(-cfg.ActiveWindow), DryRun: true, Hosts: rows(evals, st), Index: stats}, nil
+	res := &Result{Now: now, WindowFrom: now.Add(-cfg.ActiveWindow), DryRun: true, Hosts: rows(evals, st), Index: stats}
+	return res.withUnproven(unproven), nil
 }
 
 // evaluateFleet reads the index over the active window, back from now. That bounds
 // fatal-only's "since the last 2xx" by the window too: a host refused for longer than
 // it shows the refusals within it, which is enough to fire.
-func evaluateFleet(dataDir string, cfg config.FleetHealth, now time.Time, st *State, log zerolog.Logger) (map[string]*evaluation, ReadStats, error) {
+func evaluateFleet(dataDir string, cfg config.FleetHealth, now time.Time, st *State, log zerolog.Logger) (map[string]*evaluation, ReadStats, []string, error) {
 	facts, stats, err := readWindow(indexDir(dataDir), now.Add(-cfg.ActiveWindow), now)
 	if err != nil {
-		return nil, stats, err
+		return nil, stats, nil, err
 	}
 	if stats.Skipped > 0 {
 		log.Warn().Int("skipped", stats.Skipped).Msg("the request index has lines that are not entries (torn or garbage); they were skipped")
@@ -193,7 +200,13 @@ func evaluateFleet(dataDir string, cfg config.FleetHealth, now time.Time, st *St
 		log.Info().Int("count", len(unproven)).Strs("hosts", unproven[:min(len(unproven), 10)]).
 			Msg("ignoring hosts seen only in requests refused without a valid token or certificate; `cis490 doctor` on a new host tells whether its token is accepted")
 	}
-	return evals, stats, nil
+	return evals, stats, unproven, nil
+}
+
+// withUnproven notes the unproven names in res, at most 20 of them.
+func (res *Result) withUnproven(names []string) *Result {
+	res.Unproven, res.UnprovenCount = names[:min(len(names), 20)], len(names)
+	return res
 }
 
 func rows(evals map[string]*evaluation, st *State) []Row {

@@ -265,6 +265,8 @@ func TestUnverifiedRefusalsCountOnlyForKnownHosts(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []string{"lab-07", "lab-08", "lab-ok"}, hosts, "made-up is not a fleet host")
+	assert.Equal(t, []string{"made-up"}, res.Unproven, "but it is shown, untracked")
+	assert.Equal(t, 1, res.UnprovenCount)
 	assert.Equal(t, []string{
 		"firing lab-07/silent@18:00", "firing lab-07/fatal-only@18:00",
 		"firing lab-08/silent@18:00",
