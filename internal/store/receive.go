@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -138,24 +136,39 @@ func (s *Store) receive(ctx context.Context, sha string, body io.Reader, maxByte
 // createUpload makes a new file in tmp/, opened for direct I/O unless the data
 // folder's file system has refused it.
 func (s *Store) createUpload() (*os.File, bool, error) {
-	var rnd [8]byte
-	_, _ = rand.Read(rnd[:])
-	name := filepath.Join(s.tmp, "ep-"+hex.EncodeToString(rnd[:]))
-	direct := s.direct.Load()
-	flags := os.O_RDWR | os.O_CREATE | os.O_EXCL
-	if direct {
-		flags |= unix.O_DIRECT
-	}
-	f, err := os.OpenFile(name, flags, filePerm)
+	f, err := os.CreateTemp(s.tmp, "ep-*")
 	if err != nil {
 		return nil, false, err
 	}
 	if err := f.Chmod(filePerm); err != nil { // whatever the umask
 		f.Close()
-		os.Remove(name)
+		os.Remove(f.Name())
 		return nil, false, err
 	}
+	direct := s.direct.Load()
+	if direct {
+		if err := setDirectIO(f.Fd(), true); err != nil {
+			// Refused since Open's probe: this upload and the next go buffered.
+			s.noDirectIO(err)
+			direct = false
+		}
+	}
 	return f, direct, nil
+}
+
+// setDirectIO turns O_DIRECT on or off for the open file fd.
+func setDirectIO(fd uintptr, on bool) error {
+	flags, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
+	if err != nil {
+		return err
+	}
+	if on {
+		flags |= unix.O_DIRECT
+	} else {
+		flags &^= unix.O_DIRECT
+	}
+	_, err = unix.FcntlInt(fd, unix.F_SETFL, flags)
+	return err
 }
 
 // probeDirectIO writes one aligned block with O_DIRECT to a new file in dir. Uploads
@@ -170,11 +183,7 @@ func probeDirectIO(dir string) error {
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	flags, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0)
-	if err != nil {
-		return err
-	}
-	if _, err := unix.FcntlInt(f.Fd(), unix.F_SETFL, flags|unix.O_DIRECT); err != nil {
+	if err := setDirectIO(f.Fd(), true); err != nil {
 		return err
 	}
 	_, err = unix.Pwrite(int(f.Fd()), alignedBuf(dioAlign), 0)
@@ -341,9 +350,7 @@ func (p *pipeline) buffered(cause error) {
 	if !p.direct.Load() {
 		return
 	}
-	if flags, err := unix.FcntlInt(uintptr(p.fd), unix.F_GETFL, 0); err == nil {
-		_, _ = unix.FcntlInt(uintptr(p.fd), unix.F_SETFL, flags&^unix.O_DIRECT)
-	}
+	_ = setDirectIO(uintptr(p.fd), false)
 	// Even when fcntl failed: a second refusal is then reported, not retried.
 	p.direct.Store(false)
 }
