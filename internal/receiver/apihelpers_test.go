@@ -89,6 +89,22 @@ func readIndex(h *harness) ([]index.Entry, error) {
 }
 
 // waitIndexLen waits until the index holds n lines and returns them.
+// waitIndexLine returns the index line of the request with this id once it is written.
+func waitIndexLine(t *testing.T, h *harness, id string) index.Entry {
+	t.Helper()
+	var line index.Entry
+	require.Eventually(t, func() bool {
+		for _, e := range h.indexLines() {
+			if e.ID == id {
+				line = e
+				return true
+			}
+		}
+		return false
+	}, 5*time.Second, 20*time.Millisecond, "no index line for request %s", id)
+	return line
+}
+
 func waitIndexLen(t *testing.T, h *harness, n int) []index.Entry {
 	t.Helper()
 	require.Eventually(t, func() bool {

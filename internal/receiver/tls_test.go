@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -89,16 +88,9 @@ func TestMTLS(t *testing.T) {
 		r := h.upload(req{token: "revoked-token", host: "lab-z", client: clientA}, "ep.tar", []byte("revoked"))
 		assertAPIError(t, r, http.StatusUnauthorized, "unauthorized")
 		id := r.header.Get(protocol.HeaderRequestID)
-		require.Eventually(t, func() bool {
-			for _, e := range h.indexLines() {
-				if e.ID == id {
-					assert.Equal(t, "lab-a", e.Host)
-					assert.False(t, e.Unverified)
-					return true
-				}
-			}
-			return false
-		}, 5*time.Second, 20*time.Millisecond, "no index line for request %s", id)
+		e := waitIndexLine(t, h, id)
+		assert.Equal(t, "lab-a", e.Host)
+		assert.False(t, e.Unverified)
 	})
 	t.Run("a refused token is indexed under the certificate name it claims", func(t *testing.T) {
 		t.Parallel()
@@ -109,15 +101,7 @@ func TestMTLS(t *testing.T) {
 			r := h.do(req{method: http.MethodPost, path: "/v1/heartbeat", token: "revoked-token", host: claimed, client: client})
 			assertAPIError(t, r, http.StatusUnauthorized, "unauthorized")
 			id := r.header.Get(protocol.HeaderRequestID)
-			require.Eventually(t, func() bool {
-				for _, e := range h.indexLines() {
-					if e.ID == id {
-						assert.Equal(t, want, e.Host, "claimed %q", claimed)
-						return true
-					}
-				}
-				return false
-			}, 5*time.Second, 20*time.Millisecond, "no index line for request %s", id)
+			assert.Equal(t, want, waitIndexLine(t, h, id).Host, "claimed %q", claimed)
 		}
 	})
 }
