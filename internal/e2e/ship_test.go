@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -380,4 +381,67 @@ func TestShipWatchShipsFilesAsTheyAppear(t *testing.T) {
 	idx := receiverIndex(t, data)
 	assert.GreaterOrEqual(t, count(idx, "heartbeat", http.StatusNoContent), 1)
 	assert.Equal(t, 0, count(idx, "episodes", http.StatusOK), "nothing sent twice")
+}
+
+// reverseProxy is a loopback proxy in front of a real receiver; edit, when set, sees
+// (and may change) each request before it is forwarded.
+func reverseProxy(t *testing.T, receiverURL string, edit func(*http.Request)) *httptest.Server {
+	t.Helper()
+	target, err := url.Parse(receiverURL)
+	require.NoError(t, err)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if edit != nil {
+			edit(r)
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// A refused token (401) or a token for another host (403) on an upload stops the run
+// at the first file: every later upload would be refused the same way.
+func TestShipStopsAtRefusedTokenOrHost(t *testing.T) {
+	t.Parallel()
+	rcv := startDrReceiver(t, drSetup{hosts: []string{"lab-18", "lab-19"}})
+	for _, tc := range []struct {
+		name   string
+		token  string // sent instead of the lab host's own on uploads
+		status int
+		hint   string
+	}{
+		{"401 unknown token", "c490_not-a-token-the-receiver-knows", http.StatusUnauthorized, "cis490 token new --host lab-18"},
+		{"403 another host's token", rcv.tokens["lab-19"], http.StatusForbidden, "name the same host"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			// The heartbeat goes through untouched and succeeds, so the refusal meets the
+			// upload loop, as when a token is revoked between two requests.
+			var uploads atomic.Int32
+			proxy := reverseProxy(t, rcv.URL, func(r *http.Request) {
+				if r.Method == http.MethodPut {
+					uploads.Add(1)
+					r.Header.Set("Authorization", "Bearer "+tc.token)
+				}
+			})
+			h := newLabHost(t, "lab-18", proxy.URL, "")
+			tokenFile := filepath.Join(t.TempDir(), "token")
+			require.NoError(t, os.WriteFile(tokenFile, []byte(rcv.tokens["lab-18"]+"\n"), 0o600))
+			require.NoError(t, os.WriteFile(h.cfg, []byte(fmt.Sprintf("host = \"lab-18\"\n[receiver]\nurl = %q\ntoken_file = %q\ntimeout = \"5s\"\n"+
+				"[ship]\nspool_dir = %q\nretries = 1\n", proxy.URL, tokenFile, h.spool)), 0o600))
+			for i, n := range []string{"a.tar", "b.tar", "c.tar"} {
+				h.drop(t, n, []byte(n), time.Duration(3-i)*time.Minute)
+			}
+
+			r := h.ship(t, bin)
+			assert.Equal(t, 1, r.Code)
+			assert.Equal(t, int32(1), uploads.Load(), "one upload attempt, then stop")
+			assert.Contains(t, r.Stderr, fmt.Sprint(tc.status))
+			assert.Contains(t, r.Stderr, tc.hint, "says what to do")
+			assert.Contains(t, r.Stdout, "(3 left in outbox)")
+			assert.ElementsMatch(t, []string{"a.tar", "b.tar", "c.tar"}, names(t, filepath.Join(h.spool, "outbox")), "nothing moved")
+			assert.Equal(t, 1, count(receiverIndex(t, rcv.data), "episodes", tc.status))
+		})
+	}
 }
