@@ -26,12 +26,15 @@ type Writer struct {
 	stop chan struct{}
 	done chan struct{}
 
-	mu      sync.Mutex
-	cur     *os.File // the file of day, kept open between appends
-	day     string
-	dirty   bool  // written since the last fsync
-	syncErr error // a failed fsync nobody has been told about yet
-	closed  bool
+	mu    sync.Mutex
+	cur   *os.File // the file of day, kept open between appends
+	day   string
+	dirty bool // written since the last fsync
+	// mayBeTorn: a write to cur failed, so its last line may have been cut (a full
+	// disk writes part of it). The next append ends that line first.
+	mayBeTorn bool
+	syncErr   error // a failed fsync nobody has been told about yet
+	closed    bool
 }
 
 // OpenWriter creates dir if needed and starts the background fsync.
@@ -80,12 +83,24 @@ func (w *Writer) Append(e Entry) error {
 		}
 		w.cur, w.day = f, day
 	}
+	if w.mayBeTorn {
+		torn, err := fsutil.EndsTorn(w.cur)
+		if err != nil {
+			return fmt.Errorf("index: check %s for a torn line: %w", w.cur.Name(), err)
+		}
+		if torn {
+			// In the same write as the line: both land or the tail stays torn, and
+			// this flag stays set for the next try.
+			line = append([]byte{'\n'}, line...)
+		}
+	}
 	// One write(2) on an O_APPEND file: the line lands whole and never interleaves
 	// with another writer's.
 	if _, err := w.cur.Write(line); err != nil {
+		w.mayBeTorn = true
 		return fmt.Errorf("index: append to %s: %w", w.cur.Name(), err)
 	}
-	w.dirty = true
+	w.mayBeTorn, w.dirty = false, true
 	return nil
 }
 
@@ -136,7 +151,7 @@ func (w *Writer) retire() {
 	if err := errors.Join(w.cur.Sync(), w.cur.Close()); err != nil {
 		w.syncErr = errors.Join(w.syncErr, err)
 	}
-	w.cur, w.day, w.dirty = nil, "", false
+	w.cur, w.day, w.dirty, w.mayBeTorn = nil, "", false, false
 }
 
 func (w *Writer) syncLoop() {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cis490/cis490/internal/testutil"
 )
 
 var day1 = time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
@@ -171,4 +173,33 @@ func TestAppendRefusesLineNoReaderWouldAccept(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join(dir, "2026-11-28.jsonl"))
 	require.NoError(t, err)
 	assert.Equal(t, 1, bytes.Count(raw, []byte("\n")))
+}
+
+// A disk that fills mid-line leaves a torn tail in the open day file. The next append
+// after space returns must end that line first, or it is glued to the torn remains
+// and lost to every reader (the first heartbeat after a full disk, typically).
+func TestAppendAfterTornWriteOnFullDisk(t *testing.T) {
+	dir := testutil.Tmpfs(t, 256<<10)
+	w, err := OpenWriter(dir)
+	require.NoError(t, err)
+	defer w.Close()
+	require.NoError(t, w.Append(Entry{TS: day1, ID: "before", Host: "lab-07"}))
+
+	filler := testutil.FillDisk(t, dir)
+	padding := strings.Repeat("x", 3000) // lines that cross a page boundary tear there
+	var failed bool
+	for i := 0; i < 100 && !failed; i++ {
+		failed = w.Append(Entry{TS: day1, ID: fmt.Sprintf("full-%d", i), Host: "lab-07", Error: padding}) != nil
+	}
+	require.True(t, failed, "the full disk never refused an append")
+	raw, err := os.ReadFile(dayPath(dir, dayOf(day1)))
+	require.NoError(t, err)
+	require.NotEqual(t, byte('\n'), raw[len(raw)-1], "the failed append should have left a torn line (the fault this test is about)")
+
+	require.NoError(t, os.Remove(filler))
+	require.NoError(t, w.Append(Entry{TS: day1, ID: "after", Host: "lab-07"}))
+	st, got := scanFile(t, dayPath(dir, dayOf(day1)))
+	assert.Equal(t, "before", ids(got)[0])
+	assert.Equal(t, "after", ids(got)[len(got)-1], "the first line after space returned was lost")
+	assert.Equal(t, 1, st.Skipped, "only the torn line is skipped")
 }
