@@ -38,6 +38,7 @@ type setup struct {
 	minFree    int64
 	ca         *testpki.CA // TLS with a server certificate from this CA
 	mtls       bool        // and require client certificates from it
+	root       string      // the data folder's parent; "" is a new temp folder
 }
 
 // harness is a real receiver on a loopback port with its data in a temp folder.
@@ -55,7 +56,10 @@ type harness struct {
 
 func newHarness(t *testing.T, s setup) *harness {
 	t.Helper()
-	root := t.TempDir()
+	root := s.root
+	if root == "" {
+		root = t.TempDir()
+	}
 	h := &harness{t: t, root: root, data: filepath.Join(root, "data"), logs: &testutil.SyncBuffer{}}
 	log := zerolog.New(h.logs)
 	cfg := config.Default().Serve

@@ -6,7 +6,10 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"syscall"
 	"time"
+
+	"github.com/rs/zerolog/hlog"
 
 	"github.com/cis490/cis490/internal/buildinfo"
 	"github.com/cis490/cis490/internal/config"
@@ -26,7 +29,24 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) {
 	}
 	n, _ := io.Copy(io.Discard, io.LimitReader(r.Body, 64<<10))
 	recordOf(r).Bytes = n
+	// A heartbeat is only its index line: answer 204 once that is written.
+	if err := s.writeIndexLine(r, http.StatusNoContent); err != nil {
+		s.indexError(w, r, err)
+		return
+	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// indexError answers a request whose index line could not be written: 507 when the
+// disk is full, so the host retries later, 500 otherwise.
+func (s *Server) indexError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		hlog.FromRequest(r).Error().Err(err).Msg("the request index cannot be written: the receiver's disk is full")
+		fail(w, r, http.StatusInsufficientStorage, codeNoSpace,
+			"the receiver's disk is full: this request was not recorded; retry later")
+		return
+	}
+	s.internalError(w, r, fmt.Errorf("write the request index: %w", err))
 }
 
 // pathHost validates the {host} of a host-health path and checks that the caller may

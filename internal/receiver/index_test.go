@@ -3,6 +3,7 @@ package receiver_test
 import (
 	"net"
 	"net/http"
+	"os"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/protocol"
+	"github.com/cis490/cis490/internal/testutil"
 )
 
 // indexView is the part of an index line a request determines.
@@ -136,4 +138,34 @@ func TestHealthzWrongMethodIs405(t *testing.T) {
 	h := newHarness(t, setup{})
 	r := h.do(req{method: http.MethodPost, path: "/healthz"})
 	assert.Equal(t, http.StatusMethodNotAllowed, r.status)
+}
+
+// A heartbeat exists to be recorded: when its index line cannot be written (the disk
+// is full), a 204 would tell the host it was seen while fleet health never sees it.
+func TestHeartbeatNotAcknowledgedWhenIndexFull(t *testing.T) {
+	t.Parallel()
+	disk := testutil.Tmpfs(t, 1<<20)
+	h := newHarness(t, setup{root: disk})
+	filler := testutil.FillDisk(t, disk)
+	beat := func() resp {
+		return h.do(req{method: http.MethodPost, path: "/v1/heartbeat", host: "lab-07", body: jsonBody("ping")})
+	}
+	// The first lines may still fit in the day file's last page.
+	status := http.StatusNoContent
+	for i := 0; i < 100 && status == http.StatusNoContent; i++ {
+		status = beat().status
+	}
+	assert.Equal(t, http.StatusInsufficientStorage, status)
+
+	require.NoError(t, os.Remove(filler))
+	assert.Equal(t, http.StatusNoContent, beat().status)
+	lines := h.indexLines()
+	last := lines[len(lines)-1]
+	assert.Equal(t, indexView{"lab-07", "heartbeat", "POST", 204, 4, "", "", false}, viewOf(last))
+	for _, l := range lines {
+		if l.Route == "heartbeat" && l.Status == http.StatusNoContent {
+			continue
+		}
+		assert.Equal(t, http.StatusInsufficientStorage, l.Status, "only refused heartbeats besides the answered ones: %+v", l)
+	}
 }

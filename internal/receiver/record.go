@@ -26,6 +26,10 @@ type record struct {
 	Unverified bool
 	// Gate is the version gate's view of the request's stamp.
 	Gate gate.Decision
+
+	start time.Time
+	// indexed: the handler wrote the line itself, before answering (writeIndexLine).
+	indexed bool
 }
 
 // recordOf returns the request's record; a throwaway one outside the /v1 tree, so
@@ -64,8 +68,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // accepted ones.
 func (s *Server) indexed(route string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &record{Route: route}
+		rec := &record{Route: route, start: time.Now()}
 		sw := &statusWriter{ResponseWriter: w}
 		r = r.WithContext(context.WithValue(r.Context(), recordKey{}, rec))
 		if r.Method == http.MethodPut || r.Method == http.MethodPost {
@@ -82,28 +85,40 @@ func (s *Server) indexed(route string, next http.Handler) http.Handler {
 		if sw.status == 0 {
 			sw.status = http.StatusOK
 		}
-		dur := time.Since(start)
-		s.metrics.observe(route, sw.status, rec.Bytes, dur)
-		id, _ := hlog.IDFromRequest(r)
-		err := s.index.Append(index.Entry{
-			TS:      s.now().UTC(),
-			ID:      id.String(),
-			Host:    rec.Host,
-			Route:   route,
-			Method:  r.Method,
-			Status:  sw.status,
-			Bytes:   rec.Bytes,
-			SHA256:  rec.SHA256,
-			Commit:  rec.Commit,
-			Stamped: rec.Stamped,
-			DurMS:   float64(dur.Microseconds()) / 1000,
-			Remote:  r.RemoteAddr,
-			Error:   rec.Error,
-
-			Unverified: rec.Unverified,
-		})
-		if err != nil {
-			s.log.Error().Err(err).Msg("could not write the request index: fleet health will not see this request")
+		s.metrics.observe(route, sw.status, rec.Bytes, time.Since(rec.start))
+		if rec.indexed {
+			return
+		}
+		if err := s.writeIndexLine(r, sw.status); err != nil {
+			hlog.FromRequest(r).Error().Err(err).Msg("could not write the request index: fleet health will not see this request")
 		}
 	})
+}
+
+// writeIndexLine appends the request's index line as if answered with status. A
+// handler whose answer claims the request was recorded (a heartbeat's 204) calls it
+// before answering, and answers otherwise when it fails; the line is then not
+// written again when the request ends.
+func (s *Server) writeIndexLine(r *http.Request, status int) error {
+	rec := recordOf(r)
+	id, _ := hlog.IDFromRequest(r)
+	err := s.index.Append(index.Entry{
+		TS:      s.now().UTC(),
+		ID:      id.String(),
+		Host:    rec.Host,
+		Route:   rec.Route,
+		Method:  r.Method,
+		Status:  status,
+		Bytes:   rec.Bytes,
+		SHA256:  rec.SHA256,
+		Commit:  rec.Commit,
+		Stamped: rec.Stamped,
+		DurMS:   float64(time.Since(rec.start).Microseconds()) / 1000,
+		Remote:  r.RemoteAddr,
+		Error:   rec.Error,
+
+		Unverified: rec.Unverified,
+	})
+	rec.indexed = err == nil
+	return err
 }
