@@ -54,3 +54,17 @@ func runTokenNewMain(t *testing.T, args ...string) (code int, stdout, stderr str
 		Streams{In: bytes.NewReader(nil), Out: &out, Err: &errb})
 	return code, out.String(), errb.String()
 }
+
+// A host name that only becomes ASCII when lowercased (KELVIN SIGN) is refused, not
+// minted as the ASCII host it resembles.
+func TestTokenNewRefusesUnicodeHostNames(t *testing.T) {
+	t.Parallel()
+	for _, host := range []string{"lab-\u212a", "LAB-\u0130"} {
+		file := filepath.Join(t.TempDir(), "tokens")
+		code, out, errb := runTokenNewMain(t, "--tokens-file", file, "--host", host)
+		assert.Equal(t, ExitUsage, code, host)
+		assert.Contains(t, errb, "is not an RFC 1123 host name")
+		assert.Empty(t, out)
+		assert.NoFileExists(t, file)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/protocol"
 )
 
 // checkClientCert looks at the certificate this host presents for mTLS: whether the
@@ -49,7 +50,7 @@ func checkClientCert(cfg config.Config, now time.Time) Check {
 	details["not_after"], details["days_left"] = leaf.NotAfter.UTC(), int(left.Hours()/24)
 
 	switch {
-	case !namesHost(leaf, cfg.Host):
+	case !protocol.CertNamesHost(leaf, cfg.Host):
 		return failed(fmt.Sprintf("the certificate is issued to %s, not to this host (%s)", certNames(leaf), cfg.Host), issue, details)
 	case now.Before(leaf.NotBefore):
 		return failed("the certificate is not valid before "+leaf.NotBefore.UTC().Format(time.RFC3339)+": is this host's clock right? (see clock-skew)",
@@ -61,19 +62,6 @@ func checkClientCert(cfg config.Config, now time.Time) Check {
 			"renew it before "+day(leaf.NotAfter)+": "+issue, details)
 	}
 	return ok(fmt.Sprintf("issued to %s, valid until %s", cfg.Host, day(leaf.NotAfter)), details)
-}
-
-// namesHost applies the receiver's rule (SPEC §3.1): the CN or a DNS SAN is the host.
-func namesHost(cert *x509.Certificate, host string) bool {
-	if strings.EqualFold(cert.Subject.CommonName, host) {
-		return true
-	}
-	for _, name := range cert.DNSNames {
-		if strings.EqualFold(name, host) {
-			return true
-		}
-	}
-	return false
 }
 
 func certNames(cert *x509.Certificate) string {

@@ -3,8 +3,10 @@
 package protocol
 
 import (
+	"crypto/x509"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // Header names of the v1 wire protocol (SPEC §3).
@@ -27,11 +29,18 @@ var (
 )
 
 // NormalizeHost lowercases name and reports whether it is a valid RFC 1123 host name:
-// dot-separated labels of 1 to 63 letters, digits and hyphens, not starting or ending
-// with a hyphen, 253 characters at most.
+// dot-separated labels of 1 to 63 ASCII letters, digits and hyphens, not starting or
+// ending with a hyphen, 253 characters at most. The check comes before the folding:
+// Unicode lowercasing turns some non-ASCII letters into ASCII ones (KELVIN SIGN into
+// k), and such a name must not pass for the ASCII host it resembles.
 func NormalizeHost(name string) (string, bool) {
 	if name == "" || len(name) > MaxHostLength {
 		return "", false
+	}
+	for i := 0; i < len(name); i++ {
+		if name[i] >= utf8.RuneSelf {
+			return "", false
+		}
 	}
 	name = strings.ToLower(name)
 	for _, label := range strings.Split(name, ".") {
@@ -56,6 +65,19 @@ func validLabel(label string) bool {
 		}
 	}
 	return true
+}
+
+// CertNamesHost reports whether a certificate is issued to host (a normalized name):
+// its CN or one of its DNS SANs is that host name (SPEC §3.1). The receiver binds a
+// host token to its client certificate with it, and doctor checks the host's own
+// certificate with the same rule.
+func CertNamesHost(cert *x509.Certificate, host string) bool {
+	for _, name := range append([]string{cert.Subject.CommonName}, cert.DNSNames...) {
+		if n, ok := NormalizeHost(name); ok && n == host {
+			return true
+		}
+	}
+	return false
 }
 
 // ValidEpisode reports whether name is an acceptable episode name.

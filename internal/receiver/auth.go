@@ -2,7 +2,6 @@ package receiver
 
 import (
 	"context"
-	"crypto/x509"
 	"net/http"
 	"strings"
 
@@ -108,7 +107,7 @@ func (s *Server) identify(r *http.Request, claimed string) (caller, int, string)
 		recordOf(r).Host = id.Host // the token proves who is calling; the header does not
 		return caller{}, http.StatusForbidden, "this token belongs to host " + id.Host + ", not " + claimed
 	}
-	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && !certNames(r.TLS.VerifiedChains[0][0], id.Host) {
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && !protocol.CertNamesHost(r.TLS.VerifiedChains[0][0], id.Host) {
 		return caller{}, http.StatusForbidden, "the client certificate is not issued to host " + id.Host + " (its CN or a DNS name must be the host name)"
 	}
 	return caller{Host: id.Host, Role: roleHost}, 0, ""
@@ -131,7 +130,7 @@ func certHost(r *http.Request, claimed string) (string, bool) {
 		return "", false
 	}
 	cert := r.TLS.VerifiedChains[0][0]
-	if claimed != "" && certNames(cert, claimed) {
+	if claimed != "" && protocol.CertNamesHost(cert, claimed) {
 		return claimed, true
 	}
 	for _, name := range append([]string{cert.Subject.CommonName}, cert.DNSNames...) {
@@ -140,16 +139,4 @@ func certHost(r *http.Request, claimed string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-func certNames(cert *x509.Certificate, host string) bool {
-	if strings.EqualFold(cert.Subject.CommonName, host) {
-		return true
-	}
-	for _, name := range cert.DNSNames {
-		if strings.EqualFold(name, host) {
-			return true
-		}
-	}
-	return false
 }
