@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -193,7 +194,7 @@ func (c *Client) Do(ctx context.Context, r Request) (*http.Response, error) {
 		}
 		if res.StatusCode == http.StatusTooManyRequests || res.StatusCode >= 500 {
 			// On the last attempt the answer itself is returned, not a wait.
-			if wait := retryAfter(res); wait > 0 && attempt <= c.retries && !r.NoRetry {
+			if wait := retryAfter(res.Header, time.Now()); wait > 0 && attempt <= c.retries && !r.NoRetry {
 				drain(res)
 				return nil, &backoff.RetryAfterError{Duration: wait}
 			}
@@ -271,15 +272,37 @@ func drain(res *http.Response) {
 	res.Body.Close()
 }
 
-func retryAfter(res *http.Response) time.Duration {
-	v := res.Header.Get("Retry-After")
-	if v == "" {
+// maxRetryAfter caps one wait the receiver asks for: a longer one is honoured as this,
+// and the next answer may ask again.
+const maxRetryAfter = 5 * time.Minute
+
+// retryAfter is the wait a Retry-After header asks for (RFC 9110 §10.2.3:
+// delay-seconds or an HTTP-date), capped at maxRetryAfter. Anything else is 0, and
+// the normal backoff applies. A date counts from the answer's own Date when it has
+// one, so this host's clock skew does not stretch or cut the wait.
+func retryAfter(h http.Header, now time.Time) time.Duration {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	var wait time.Duration
+	switch {
+	case v == "":
 		return 0
+	case strings.Trim(v, "0123456789") == "":
+		secs, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || secs > int64(maxRetryAfter/time.Second) {
+			return maxRetryAfter // only digits, so err is an overflow: a very long wait
+		}
+		wait = time.Duration(secs) * time.Second
+	default:
+		at, err := http.ParseTime(v)
+		if err != nil {
+			return 0
+		}
+		if date, err := http.ParseTime(h.Get("Date")); err == nil {
+			now = date
+		}
+		wait = at.Sub(now)
 	}
-	if secs, err := time.ParseDuration(v + "s"); err == nil && secs > 0 && secs <= 5*time.Minute {
-		return secs
-	}
-	return 0
+	return min(max(wait, 0), maxRetryAfter)
 }
 
 // retryableErr says whether a transport error may go away on its own. Certificate
