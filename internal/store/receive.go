@@ -321,11 +321,14 @@ func (p *pipeline) write(c *chunk) error {
 		b = c.buf[:end]
 	}
 	for done := 0; done < len(b); {
+		// Read before the write: when both writers are refused, the second may find
+		// direct already off, yet its write was refused as direct all the same.
+		direct := p.direct.Load()
 		n, err := p.s.pwrite(p.fd, b[done:], c.off+int64(done))
 		switch {
 		case err == unix.EINTR:
 			continue
-		case err != nil && done == 0 && refusesDirectIO(err) && p.direct.Load():
+		case err != nil && done == 0 && direct && refusesDirectIO(err):
 			// The file system refused O_DIRECT after all (remounted, or something
 			// else mounted over tmp/): go on without it.
 			p.buffered(err)
