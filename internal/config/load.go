@@ -92,12 +92,17 @@ func Load(v *viper.Viper, explicit string) (Config, error) {
 		return Config{}, decodeError(err, path)
 	}
 	cfg.File = path
-	if err := cfg.check(); err != nil {
-		var bad *badValue
-		if errors.As(err, &bad) {
-			return Config{}, fmt.Errorf("%s: %w", source(bad.key, path), err)
+	if problems := cfg.check(); len(problems) > 0 {
+		errs := make([]error, len(problems))
+		for i, err := range problems {
+			var bad *badValue
+			if errors.As(err, &bad) {
+				errs[i] = fmt.Errorf("%s: %w", source(bad.key, path), err)
+			} else {
+				errs[i] = fmt.Errorf("%s: %w", where(path), err)
+			}
 		}
-		return Config{}, fmt.Errorf("%s: %w", where(path), err)
+		return Config{}, problemList(errs)
 	}
 	return cfg, nil
 }
@@ -157,13 +162,39 @@ func checkKeys(v *viper.Viper, path string) error {
 		path, strings.Join(unknown, "; "))
 }
 
+// decodeError reports every value that did not decode, sorted by key: mapstructure
+// joins one error per field, in map order.
 func decodeError(err error, path string) error {
-	var de *mapstructure.DecodeError
-	if errors.As(err, &de) {
-		key := de.Name()
-		return fmt.Errorf("%s: bad value for %s: %v", source(key, path), key, de.Unwrap())
+	leaves := decodeLeaves(err)
+	if len(leaves) == 0 {
+		return fmt.Errorf("%s: %w", where(path), err)
 	}
-	return fmt.Errorf("%s: %w", where(path), err)
+	sort.Slice(leaves, func(i, j int) bool { return leaves[i].Name() < leaves[j].Name() })
+	errs := make([]error, len(leaves))
+	for i, de := range leaves {
+		errs[i] = fmt.Errorf("%s: bad value for %s: %v", source(de.Name(), path), de.Name(), de.Unwrap())
+	}
+	return problemList(errs)
+}
+
+// decodeLeaves finds the innermost decode errors in err's tree: those that name the
+// key whose value is bad rather than a section holding it.
+func decodeLeaves(err error) []*mapstructure.DecodeError {
+	var out []*mapstructure.DecodeError
+	switch e := err.(type) {
+	case *mapstructure.DecodeError:
+		if inner := decodeLeaves(e.Unwrap()); len(inner) > 0 {
+			return inner
+		}
+		return []*mapstructure.DecodeError{e}
+	case interface{ Unwrap() []error }:
+		for _, err := range e.Unwrap() {
+			out = append(out, decodeLeaves(err)...)
+		}
+	case interface{ Unwrap() error }:
+		return decodeLeaves(e.Unwrap())
+	}
+	return out
 }
 
 // envName is the environment variable that overrides key: serve.gate.refresh is
@@ -284,24 +315,29 @@ func sizeHook(from, to reflect.Type, data any) (any, error) {
 	return ParseByteSize(data.(string))
 }
 
-func (c *Config) check() error {
-	host, ok := protocol.NormalizeHost(c.Host)
-	if !ok {
-		return bad("host", "%q is not an RFC 1123 host name (letters, digits, hyphens, dots)", c.Host)
+// check validates the values and normalises the host name. It returns every problem,
+// sorted by key (the ones that span keys last), so that one run of the command shows
+// the operator all there is to fix.
+func (c *Config) check() []error {
+	var problems []error
+	add := func(err error) { problems = append(problems, err) }
+	if host, ok := protocol.NormalizeHost(c.Host); ok {
+		c.Host = host
+	} else {
+		add(bad("host", "%q is not an RFC 1123 host name (ASCII letters, digits, hyphens, dots)", c.Host))
 	}
-	c.Host = host
 	if _, err := logging.ParseLevel(c.Log.Level); err != nil {
-		return bad("log.level", "%v", err)
+		add(bad("log.level", "%v", err))
 	}
 	switch c.Log.Format {
 	case logging.FormatAuto, logging.FormatConsole, logging.FormatJSON:
 	default:
-		return bad("log.format", "%q (use auto, console or json)", c.Log.Format)
+		add(bad("log.format", "%q (use auto, console or json)", c.Log.Format))
 	}
 	if c.Receiver.URL != "" {
 		u, err := url.Parse(c.Receiver.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return bad("receiver.url", "%q (want https://pi.example:8490)", c.Receiver.URL)
+			add(bad("receiver.url", "%q (want https://pi.example:8490)", c.Receiver.URL))
 		}
 	}
 	for key, raw := range map[string]string{
@@ -311,25 +347,25 @@ func (c *Config) check() error {
 			continue
 		}
 		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return bad(key, "%q (want an http:// or https:// URL)", raw)
+			add(bad(key, "%q (want an http:// or https:// URL)", raw))
 		}
 	}
 	switch c.Serve.Gate.Unstamped {
 	case UnstampedAllow, UnstampedReject:
 	default:
-		return bad("serve.gate.unstamped", "%q (use allow or reject)", c.Serve.Gate.Unstamped)
+		add(bad("serve.gate.unstamped", "%q (use allow or reject)", c.Serve.Gate.Unstamped))
 	}
 	if (c.Serve.TLS.CertFile == "") != (c.Serve.TLS.KeyFile == "") {
-		return errors.New("serve.tls.cert_file and serve.tls.key_file go together: set both or neither")
+		add(errors.New("serve.tls.cert_file and serve.tls.key_file go together: set both or neither"))
 	}
 	if c.Serve.TLS.ClientCAFile != "" && c.Serve.TLS.CertFile == "" {
-		return errors.New("serve.tls.client_ca_file needs serve.tls.cert_file and key_file: client certificates only exist over TLS")
+		add(errors.New("serve.tls.client_ca_file needs serve.tls.cert_file and key_file: client certificates only exist over TLS"))
 	}
 	if c.Serve.DataDir == "" {
-		return bad("serve.data_dir", "empty")
+		add(bad("serve.data_dir", "empty"))
 	}
 	if c.Ship.SpoolDir == "" {
-		return bad("ship.spool_dir", "empty")
+		add(bad("ship.spool_dir", "empty"))
 	}
 	for key, d := range map[string]time.Duration{
 		"receiver.timeout": c.Receiver.Timeout, "serve.gate.refresh": c.Serve.Gate.Refresh,
@@ -339,7 +375,7 @@ func (c *Config) check() error {
 		"doctor.timeout": c.Doctor.Timeout, "ship.max_age": c.Ship.MaxAge, "ship.keep_sent": c.Ship.KeepSent,
 	} {
 		if d <= 0 {
-			return bad(key, "%v (must be positive)", d)
+			add(bad(key, "%v (must be positive)", d))
 		}
 	}
 	for key, n := range map[string]int64{
@@ -347,14 +383,38 @@ func (c *Config) check() error {
 		"serve.max_report_bytes": int64(c.Serve.MaxReportBytes), "fleet_health.fatal_min_requests": int64(c.FleetHealth.FatalMinRequests),
 	} {
 		if n <= 0 {
-			return bad(key, "%d (must be positive)", n)
+			add(bad(key, "%d (must be positive)", n))
 		}
 	}
 	if c.Ship.Retries < 0 {
-		return bad("ship.retries", "%d (must be 0 or more)", c.Ship.Retries)
+		add(bad("ship.retries", "%d (must be 0 or more)", c.Ship.Retries))
 	}
 	if c.Serve.MinFreeBytes < 0 {
-		return bad("serve.min_free_bytes", "%d (must be 0 or more)", c.Serve.MinFreeBytes)
+		add(bad("serve.min_free_bytes", "%d (must be 0 or more)", c.Serve.MinFreeBytes))
 	}
-	return nil
+	sort.SliceStable(problems, func(i, j int) bool { return problemKey(problems[i]) < problemKey(problems[j]) })
+	return problems
+}
+
+// problemList is several configuration problems as one error on one line, the way
+// doctor's config check and every command's error line show it.
+type problemList []error
+
+func (p problemList) Error() string {
+	msgs := make([]string, len(p))
+	for i, err := range p {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (p problemList) Unwrap() []error { return p }
+
+// problemKey orders check's problems: by key, and those of no one key after them.
+func problemKey(err error) string {
+	var b *badValue
+	if errors.As(err, &b) {
+		return b.key
+	}
+	return "\xff"
 }

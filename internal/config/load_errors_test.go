@@ -271,3 +271,44 @@ func TestWholeNumbersSayWhatIsWrong(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 7, cfg.Ship.Retries)
 }
+
+// Several bad values are all reported, sorted by key, each with where it came from:
+// naming one picked at random (map order) sends the operator round in circles.
+func TestSeveralBadValuesAreAllReportedInOrder(t *testing.T) {
+	isolate(t)
+	t.Setenv("CIS490_FLEET_HEALTH_SILENT_AFTER", "-30m")
+	path := writeConfig(t, "[log]\nformat = \"loud\"\n[ship]\nmax_age = \"-1h\"\nkeep_sent = \"-2h\"\n[receiver]\ntimeout = \"0s\"\n"+
+		"[serve.gate]\nunstamped = \"maybe\"\n")
+	for range 5 {
+		_, err := Load(New(), path)
+		require.Error(t, err)
+		msg := err.Error()
+		var at []int
+		for _, key := range []string{"fleet_health.silent_after", "log.format", "receiver.timeout", "serve.gate.unstamped", "ship.keep_sent", "ship.max_age"} {
+			i := strings.Index(msg, "bad value for "+key)
+			require.GreaterOrEqual(t, i, 0, "%s is not reported in:\n%s", key, msg)
+			at = append(at, i)
+		}
+		assert.IsIncreasing(t, at, "sorted by key:\n%s", msg)
+		assert.Contains(t, msg, "$CIS490_FLEET_HEALTH_SILENT_AFTER: bad value for fleet_health.silent_after")
+		assert.Contains(t, msg, "config "+path+": bad value for ship.max_age")
+	}
+}
+
+// Values that do not decode at all (bare numbers for durations) are all reported too.
+func TestSeveralUndecodableValuesAreAllReported(t *testing.T) {
+	isolate(t)
+	path := writeConfig(t, "[receiver]\ntimeout = 30\n[serve.gate]\nrefresh = 60\n[doctor]\ntimeout = 1.5\n")
+	for range 5 {
+		_, err := Load(New(), path)
+		require.Error(t, err)
+		msg := err.Error()
+		var at []int
+		for _, key := range []string{"doctor.timeout", "receiver.timeout", "serve.gate.refresh"} {
+			i := strings.Index(msg, key)
+			require.GreaterOrEqual(t, i, 0, "%s is not reported in:\n%s", key, msg)
+			at = append(at, i)
+		}
+		assert.IsIncreasing(t, at, "sorted by key:\n%s", msg)
+	}
+}
