@@ -50,6 +50,9 @@ type Result struct {
 	// They are not tracked: a new host with a bad token shows up here.
 	Unproven      []string `json:"unproven_hosts,omitempty"`
 	UnprovenCount int      `json:"unproven_count,omitempty"`
+	// StateError says why the open alerts are unknown: the alert state could not be
+	// read (Snapshot only; Check fails instead).
+	StateError string `json:"state_error,omitempty"`
 }
 
 // Host statuses of a Row.
@@ -91,8 +94,8 @@ type OpenAlert struct {
 var ErrNoIndex = errors.New("no request index in this data folder")
 
 // Check runs one evaluation: reads the index of the active window and the doctor
-// reports, moves the alert state on, and (unless dry) saves the state, appends the
-// notifications to alerts.jsonl and forwards them. Checks on one data folder are
+// reports, moves the alert state on, and (unless dry) appends the notifications to
+// alerts.jsonl, forwards them, and saves the state. Checks on one data folder are
 // serialised by a lock, so two at once never notify the same thing twice.
 func Check(ctx context.Context, opts Options) (*Result, error) {
 	now := opts.Now
@@ -123,7 +126,10 @@ func Check(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	lines := st.step(evals, now, opts.Config.RepeatInterval)
+	lines, logErr := st.skipLogged(st.step(evals, now, opts.Config.RepeatInterval), opts.AlertsPath, now)
+	if logErr != nil && opts.DryRun {
+		return nil, fmt.Errorf("%w (fleet_health.alerts_file): fleet-health check must read it to know what was notified", logErr)
+	}
 	res := &Result{
 		Now: now, WindowFrom: now.Add(-opts.Config.ActiveWindow), DryRun: opts.DryRun,
 		Hosts: rows(evals, st), Notifications: lines, Index: stats,
@@ -133,32 +139,73 @@ func Check(ctx context.Context, opts Options) (*Result, error) {
 	if opts.DryRun {
 		return res, nil
 	}
-	// The state goes first: a crash before the lines are appended loses this run's
-	// notifications (the next repeat announces them again) but can never write a
-	// second firing line for a dedup_key already used.
+	// Notify first, record after: the state is saved only once the lines are in
+	// alerts.jsonl, so one that could not be written is retried at the next run. A
+	// crash between the append and the save cannot repeat a firing line either:
+	// skipLogged finds it in alerts.jsonl.
+	err = logErr
+	if err == nil {
+		err = alerts.Append(opts.AlertsPath, lines...)
+	}
+	// Syslog, Alertmanager and the webhook need no disk: a full one must not
+	// silence them too.
+	opts.Notifier.notify(ctx, lines, openForAM(st, now))
+	if err != nil {
+		return nil, fmt.Errorf("%w (fleet_health.alerts_file): %d notification(s) not written there are tried again at the next run, and were forwarded to syslog, Alertmanager and the webhook where configured; free space on its disk, or make fleet_health.alerts_file a file fleet-health check can write",
+			err, len(lines))
+	}
 	if err := st.save(statePath(opts.DataDir)); err != nil {
 		return nil, err
 	}
-	if err := alerts.Append(opts.AlertsPath, lines...); err != nil {
-		return nil, fmt.Errorf("%w (fleet_health.alerts_file); %d notifications were not recorded", err, len(lines))
-	}
-	opts.Notifier.notify(ctx, lines, openForAM(st, now))
 	return res, nil
 }
 
+// skipLogged drops the firing lines whose dedup_key alerts.jsonl already holds, and
+// takes their time as the alert's last notification: the dedup guarantee holds on the
+// file itself, whatever the state says (removed, or older than the file after a crash
+// between the append and the save). A dedup_key is the UTC hour of its line's ts, so
+// the file is read back to the start of this hour only.
+func (st *State) skipLogged(lines []alerts.Alert, path string, now time.Time) ([]alerts.Alert, error) {
+	if !slices.ContainsFunc(lines, func(l alerts.Alert) bool { return l.Status == alerts.StatusFiring }) {
+		return lines, nil
+	}
+	logged, err := alerts.FiringSince(path, now.Truncate(time.Hour))
+	if err != nil {
+		return lines, err
+	}
+	kept := lines[:0]
+	for _, l := range lines {
+		at, done := logged[l.DedupKey]
+		if l.Status != alerts.StatusFiring || !done {
+			kept = append(kept, l)
+			continue
+		}
+		st.Fired[l.DedupKey] = at
+		if a := st.Hosts[l.Host].Alerts[l.Symptom]; a != nil {
+			a.LastNotified = at
+		}
+	}
+	return kept, nil
+}
+
 // Snapshot evaluates the fleet as of now without touching anything: GET /v1/fleet.
-// Its open alerts are those the last check left open.
+// Its open alerts are those the last check left open. A state that cannot be read
+// does not keep the fleet from being shown: the rows come without open alerts, and
+// StateError says why.
 func Snapshot(dataDir string, cfg config.FleetHealth, now time.Time, log zerolog.Logger) (*Result, error) {
 	now = now.UTC()
-	st, err := loadState(statePath(dataDir))
-	if err != nil {
-		return nil, err
+	st, stateErr := loadState(statePath(dataDir))
+	if stateErr != nil {
+		st = newState()
 	}
 	evals, stats, unproven, err := evaluateFleet(dataDir, cfg, now, st, log)
 	if err != nil {
 		return nil, err
 	}
 	res := &Result{Now: now, WindowFrom: now.Add(-cfg.ActiveWindow), DryRun: true, Hosts: rows(evals, st), Index: stats}
+	if stateErr != nil {
+		res.StateError = "open alerts unknown: " + stateErr.Error()
+	}
 	return res.withUnproven(unproven), nil
 }
 

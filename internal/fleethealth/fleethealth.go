@@ -2,9 +2,10 @@
 // request index of the active window, per-host symptoms, alert state per (host,
 // symptom) and the notifications that state changes send.
 //
-// A check reads; decides; writes the new state; then notifies. Detection (facts.go,
-// window.go, symptoms.go) knows nothing of alert state (state.go, transitions.go),
-// which knows nothing of where notifications go (notify.go).
+// A check reads; decides; notifies (alerts.jsonl, then syslog, Alertmanager, the
+// webhook); then saves the new state, once alerts.jsonl took the lines. Detection
+// (facts.go, window.go, symptoms.go) knows nothing of alert state (state.go,
+// transitions.go), which knows nothing of where notifications go (notify.go).
 package fleethealth
 
 import (

@@ -33,7 +33,12 @@ type fleet struct {
 
 func newFleet(t *testing.T) *fleet {
 	t.Helper()
-	dir := t.TempDir()
+	return newFleetIn(t, t.TempDir())
+}
+
+// newFleetIn keeps the data folder in dir (a tmpfs that fills up, say).
+func newFleetIn(t *testing.T, dir string) *fleet {
+	t.Helper()
 	w, err := index.OpenWriter(indexDir(dir))
 	require.NoError(t, err)
 	t.Cleanup(func() { w.Close() })

@@ -27,8 +27,8 @@ const SyslogTag = "cis490-fleet-health"
 const SyslogFacility = syslog.LOG_DAEMON
 
 // Notifier forwards notifications beyond alerts.jsonl: to syslog, Alertmanager and a
-// webhook. Each is best effort: a failure is logged and the check goes on, since the
-// line in alerts.jsonl is already written and the next repeat tries again.
+// webhook. Each is best effort: a failure is logged and the check goes on; alerts.jsonl
+// is the record, and a firing alert is forwarded again at its next repeat.
 type Notifier struct {
 	cfg    config.FleetHealth
 	log    zerolog.Logger
@@ -72,7 +72,7 @@ func (n *Notifier) syslog(lines []alerts.Alert) {
 	w, err := syslog.Dial(network, n.cfg.SyslogSocket, SyslogFacility|syslog.LOG_WARNING, SyslogTag)
 	if err != nil {
 		n.log.Warn().Err(err).Str("socket", n.cfg.SyslogSocket).
-			Msg("syslog is not reachable: alerts went to alerts.jsonl only (set fleet_health.syslog = false to stop trying)")
+			Msg("syslog is not reachable: this run's alerts were not sent there (set fleet_health.syslog = false to stop trying)")
 		return
 	}
 	defer w.Close()
@@ -85,7 +85,7 @@ func (n *Notifier) syslog(lines []alerts.Alert) {
 			err = w.Notice(msg)
 		}
 		if err != nil {
-			n.log.Warn().Err(err).Msg("syslog write failed: the rest of this run's alerts are in alerts.jsonl only")
+			n.log.Warn().Err(err).Msg("syslog write failed: the rest of this run's alerts were not sent there")
 			return
 		}
 	}
@@ -156,7 +156,7 @@ func (n *Notifier) webhook(ctx context.Context, lines []alerts.Alert) {
 	for i, l := range lines {
 		if err := n.post(ctx, n.cfg.WebhookURL, l); err != nil {
 			n.log.Warn().Err(err).Int("not_sent", len(lines)-i).
-				Msg("webhook failed: the alerts are in alerts.jsonl; firing ones are sent again at their next repeat")
+				Msg("webhook failed: the rest of this run's alerts were not posted; firing ones are posted again at their next repeat")
 			return
 		}
 	}

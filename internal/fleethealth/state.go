@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -54,7 +56,8 @@ func newState() *State {
 	return &State{Version: stateVersion, Hosts: map[string]*HostState{}, Fired: map[string]time.Time{}}
 }
 
-// loadState reads the state; none yet is an empty state. A state that cannot be read is
+// loadState reads the state; none yet is an empty state. A state that cannot be read,
+// or that is not the document save writes (`{}`, `null`, no version, wrong types), is
 // an error rather than a fresh start, which would announce every open alert again.
 func loadState(path string) (*State, error) {
 	data, err := os.ReadFile(path)
@@ -62,23 +65,62 @@ func loadState(path string) (*State, error) {
 		return newState(), nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("fleet-health state: %w", err)
+		return nil, fmt.Errorf("fleet-health state %s cannot be read (%w): run fleet-health check as the receiver's user, as its unit does; if something else is at that path, remove it to start over (open alerts are then announced again)",
+			path, err)
 	}
-	st := newState()
-	if err := json.Unmarshal(data, st); err != nil {
-		return nil, fmt.Errorf("fleet-health state %s is damaged (%v): fix it, or remove it to start over (open alerts are then announced again)", path, err)
+	damaged := func(why error) error {
+		return fmt.Errorf("fleet-health state %s is damaged (%v): fix it, or remove it to start over (open alerts are then announced again, never twice in one hour: alerts.jsonl is checked)",
+			path, why)
 	}
-	if st.Version != stateVersion {
+	// The version first: a newer cis490's document may not decode as this one's.
+	var head struct {
+		Version int `json:"version"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, damaged(err)
+	}
+	if head.Version == 0 {
+		return nil, damaged(errors.New("no version: not a fleet-health state"))
+	}
+	if head.Version != stateVersion {
 		return nil, fmt.Errorf("fleet-health state %s has version %d, this cis490 knows %d: run the cis490 that wrote it, or remove the file to start over",
-			path, st.Version, stateVersion)
+			path, head.Version, stateVersion)
 	}
+	var st State
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, damaged(err)
+	}
+	if err := st.complete(); err != nil {
+		return nil, damaged(err)
+	}
+	return &st, nil
+}
+
+// complete reports what save always writes and a loaded state lacks.
+func (st *State) complete() error {
 	if st.Hosts == nil {
-		st.Hosts = map[string]*HostState{}
+		return errors.New(`no "hosts" object`)
 	}
 	if st.Fired == nil {
-		st.Fired = map[string]time.Time{}
+		return errors.New(`no "fired" object`)
 	}
-	return st, nil
+	var empty []string
+	for host, hs := range st.Hosts {
+		if hs == nil {
+			empty = append(empty, host)
+			continue
+		}
+		for sym, a := range hs.Alerts {
+			if a == nil {
+				empty = append(empty, host+"/"+sym)
+			}
+		}
+	}
+	if len(empty) > 0 {
+		slices.Sort(empty)
+		return fmt.Errorf("null entries for %s", strings.Join(empty, ", "))
+	}
+	return nil
 }
 
 // save replaces the state file atomically: a crash leaves the old state or the new.
