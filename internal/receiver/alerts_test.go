@@ -280,3 +280,60 @@ func TestFleetRows(t *testing.T) {
 	require.Len(t, h8.Symptoms, 1)
 	assert.Equal(t, fleethealth.Unstamped, h8.Symptoms[0].Symptom)
 }
+
+// A damaged alert state does not take the fleet view down: GET /v1/fleet answers what
+// the index tells, and says the open alerts are unknown, which file, and what to do.
+func TestFleetWithDamagedStateStillAnswers(t *testing.T) {
+	t.Parallel()
+	f := newAlertsFixture(t)
+	const commit = "1234567890abcdef1234567890abcdef12345678"
+	r := f.do(req{method: http.MethodPost, path: "/v1/heartbeat", token: f.host, commit: commit})
+	require.Equal(t, http.StatusNoContent, r.status, string(r.body))
+	waitIndexLen(t, f.harness, 1+3) // 3 whoami from waitForToken
+	state := filepath.Join(f.data, "fleet-health.json")
+
+	type fleetBody struct {
+		GeneratedAt time.Time         `json:"generated_at"`
+		Hosts       []fleethealth.Row `json:"hosts"`
+		StateError  *string           `json:"state_error"`
+	}
+	get := func(t *testing.T) fleetBody {
+		t.Helper()
+		r := f.do(req{method: http.MethodGet, path: "/v1/fleet", token: f.admin})
+		require.Equal(t, http.StatusOK, r.status, string(r.body))
+		var body fleetBody
+		require.NoError(t, json.Unmarshal(r.body, &body), string(r.body))
+		require.Len(t, body.Hosts, 1, string(r.body))
+		assert.Equal(t, "lab-07", body.Hosts[0].Host)
+		assert.Equal(t, commit, body.Hosts[0].Commit)
+		assert.False(t, body.Hosts[0].LastSeen.IsZero())
+		return body
+	}
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T)
+	}{
+		{"torn", func(t *testing.T) {
+			require.NoError(t, os.WriteFile(state, []byte(`{"version":1,"hosts":{"lab-07":{"first_`), 0o640))
+		}},
+		{"empty", func(t *testing.T) { require.NoError(t, os.WriteFile(state, nil, 0o640)) }},
+		{"garbage", func(t *testing.T) { require.NoError(t, os.WriteFile(state, []byte("\x00\x01not json at all"), 0o640)) }},
+		{"an array", func(t *testing.T) { require.NoError(t, os.WriteFile(state, []byte(`[]`), 0o640)) }},
+		{"an empty object", func(t *testing.T) { require.NoError(t, os.WriteFile(state, []byte(`{}`), 0o640)) }},
+		{"null", func(t *testing.T) { require.NoError(t, os.WriteFile(state, []byte(`null`), 0o640)) }},
+		{"a directory", func(t *testing.T) { require.NoError(t, os.Mkdir(state, 0o750)) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.NoError(t, os.RemoveAll(state))
+			tc.damage(t)
+			body := get(t)
+			require.NotNil(t, body.StateError, "the body says the alert state is unreadable")
+			assert.Contains(t, *body.StateError, state)
+			assert.Contains(t, *body.StateError, "open alerts unknown")
+			assert.Contains(t, *body.StateError, "remove it to start over")
+			assert.Empty(t, body.Hosts[0].OpenAlerts)
+		})
+	}
+	require.NoError(t, os.RemoveAll(state))
+	assert.Nil(t, get(t).StateError, "no state yet is no error")
+}
