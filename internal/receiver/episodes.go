@@ -51,13 +51,19 @@ func (s *Server) putEpisode(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("episode of %d bytes is over this receiver's limit of %d (serve.max_episode_bytes)", r.ContentLength, s.cfg.MaxEpisodeBytes))
 		return
 	}
-	// A retry of something already stored is answered without reading the body: the
-	// stored copy's SHA-256 was verified when it arrived.
-	if meta, ok, err := s.store.Episode(c.Host, sha); err != nil {
+	meta := store.EpisodeMeta{Episode: name, ReceivedAt: s.now().UTC(), Commit: rec.Commit, Remote: r.RemoteAddr}
+	// A retry of something already stored is answered without reading the body; if a
+	// crash left it without metadata, this retry's is written.
+	if res, ok, err := s.store.Stored(c.Host, sha, meta); errors.Is(err, store.ErrNoSpace) {
+		s.log.Error().Err(err).Msg("an episode's metadata could not be written: the receiver's disk is full")
+		fail(w, r, http.StatusInsufficientStorage, codeNoSpace,
+			"the episode is stored, but the receiver's disk is too full to write its metadata: retry later")
+		return
+	} else if err != nil {
 		s.internalError(w, r, err)
 		return
 	} else if ok {
-		writeJSON(w, http.StatusOK, episodeResponse{c.Host, meta.Episode, sha, meta.Size, "duplicate", meta.ReceivedAt})
+		writeJSON(w, http.StatusOK, episodeResponse{c.Host, res.Episode, sha, res.Size, "duplicate", res.ReceivedAt})
 		return
 	}
 	release, err := s.store.Reserve(r.ContentLength)
@@ -67,12 +73,7 @@ func (s *Server) putEpisode(w http.ResponseWriter, r *http.Request) {
 	}
 	defer release()
 	body := &countingReader{r: r.Body, rc: http.NewResponseController(w), stall: s.stallTimeout}
-	res, err := s.store.PutEpisode(r.Context(), c.Host, sha, body, int64(s.cfg.MaxEpisodeBytes), store.EpisodeMeta{
-		Episode:    name,
-		ReceivedAt: s.now().UTC(),
-		Commit:     rec.Commit,
-		Remote:     r.RemoteAddr,
-	})
+	res, err := s.store.PutEpisode(r.Context(), c.Host, sha, body, int64(s.cfg.MaxEpisodeBytes), meta)
 	rec.Bytes = body.n
 	if err != nil {
 		s.episodeError(w, r, err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -53,6 +54,44 @@ func TestUploadCreatedThenDuplicate(t *testing.T) {
 	// Another host sending the same bytes has its own copy.
 	r = h.upload(req{host: "lab-08"}, "ep-1.tar", data)
 	assert.Equal(t, http.StatusCreated, r.status)
+}
+
+// A receiver killed between linking an episode and writing its .json leaves the
+// tarball without metadata (put in place by hand here, as the crash leaves it). The
+// client was never answered and retries: it must hear the name it sent, and the
+// metadata must be written then.
+func TestRetryAfterCrashWritesMissingMetadata(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, setup{})
+	data := []byte("linked, then the receiver was killed")
+	dir := filepath.Join(h.data, "episodes", "lab-07")
+	require.NoError(t, os.MkdirAll(dir, 0o750))
+	path := filepath.Join(dir, sum(data))
+	require.NoError(t, os.WriteFile(path, data, 0o640))
+	at := time.Date(2025, 6, 7, 8, 9, 10, 0, time.UTC)
+	require.NoError(t, os.Chtimes(path, at, at))
+
+	for range 2 {
+		r := h.upload(req{host: "lab-07", commit: "abcdef1"}, "ep-crash.tar", data)
+		require.Equal(t, http.StatusOK, r.status, string(r.body))
+		assert.Equal(t, "duplicate", r.json["status"])
+		assert.Equal(t, "ep-crash.tar", r.json["episode"])
+		assert.EqualValues(t, len(data), r.json["size"])
+		assert.Equal(t, "2025-06-07T08:09:10Z", r.json["received_at"], "when its bytes arrived")
+
+		raw, err := os.ReadFile(path + ".json")
+		require.NoError(t, err, "the retry writes the missing metadata")
+		var meta map[string]any
+		require.NoError(t, json.Unmarshal(raw, &meta))
+		assert.True(t, strings.HasPrefix(meta["remote"].(string), "127.0.0.1:"), "remote %v", meta["remote"])
+		delete(meta, "remote")
+		assert.Equal(t, map[string]any{
+			"episode": "ep-crash.tar", "size": float64(len(data)), "received_at": "2025-06-07T08:09:10Z",
+			"commit": "abcdef1", "repaired": true,
+		}, meta)
+	}
+	assert.Len(t, files(t, filepath.Join(h.data, "episodes")), 2, "one tarball and its metadata")
+	assert.Empty(t, files(t, filepath.Join(h.data, "tmp")))
 }
 
 func TestConcurrentIdenticalUploadsStoreOneCopy(t *testing.T) {

@@ -11,8 +11,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/google/renameio/v2"
-
 	"github.com/cis490/cis490/internal/fsutil"
 	"github.com/cis490/cis490/internal/protocol"
 )
@@ -23,6 +21,9 @@ type EpisodeMeta struct {
 	ReceivedAt time.Time `json:"received_at"`
 	Commit     string    `json:"commit"`
 	Remote     string    `json:"remote"`
+	// Repaired marks a sidecar not written by the upload that stored the tarball (see
+	// sidecar.go): commit and remote are then a retry's, and episode is "" until one.
+	Repaired bool `json:"repaired,omitempty"`
 }
 
 // PutResult describes the stored episode. For a duplicate (Created false) it carries
@@ -70,16 +71,6 @@ func (s *Store) Episode(host, sha string) (EpisodeMeta, bool, error) {
 	return meta, true, nil
 }
 
-// writeMeta is atomic on its own; the caller's fsync of the host directory makes the
-// rename durable.
-func (s *Store) writeMeta(path string, meta EpisodeMeta) error {
-	data, err := json.Marshal(meta)
-	if err != nil {
-		return err
-	}
-	return noSpace(renameio.WriteFile(path, data, filePerm, renameio.WithTempDir(s.tmp)))
-}
-
 // hostDir creates episodes/<host> and makes its entry durable the first time this
 // process uses it, even when another upload created it a moment ago: that upload
 // may still be fsyncing episodes/ when this one is ready to answer.
@@ -121,10 +112,18 @@ func (s *Store) PutEpisode(ctx context.Context, host, sha string, body io.Reader
 	}
 	final := filepath.Join(dir, sha)
 	// link(2), unlike rename(2), fails when the name exists: the file system picks the
-	// one winner among racing identical uploads, with no lock held across uploads.
+	// one winner among racing identical uploads. The lock is held only from here to
+	// the sidecar, so that a duplicate never sees the winner in between (sidecar.go).
+	mu := s.episodeLock(sha)
+	mu.Lock()
+	defer mu.Unlock()
 	err = os.Link(tmpName, final)
 	if errors.Is(err, fs.ErrExist) {
-		return s.duplicate(host, sha, meta.Episode)
+		res, ok, err := s.storedLocked(host, sha, meta)
+		if err == nil && !ok {
+			err = fmt.Errorf("store episode %s: %s vanished after link reported it exists", meta.Episode, sha)
+		}
+		return res, err
 	}
 	if err != nil {
 		return PutResult{}, fmt.Errorf("store episode %s: %w", meta.Episode, noSpace(err))
@@ -136,28 +135,12 @@ func (s *Store) PutEpisode(ctx context.Context, host, sha string, body io.Reader
 	}
 	meta.ReceivedAt = meta.ReceivedAt.UTC()
 	if err := s.writeMeta(final+".json", meta); err != nil {
-		// The tarball is stored and Episode falls back to its stat, so a retry is a
-		// duplicate; failing here only tells the client to retry.
+		// The tarball is stored: the client's retry is a duplicate, and writes the
+		// sidecar then.
 		return PutResult{}, fmt.Errorf("store episode %s metadata: %w", meta.Episode, err)
 	}
 	if err := fsutil.SyncDir(dir); err != nil {
 		return PutResult{}, err
 	}
 	return PutResult{SHA256: sha, Size: size, Created: true, ReceivedAt: meta.ReceivedAt, Episode: meta.Episode}, nil
-}
-
-// duplicate answers the loser of a race, or a retry that slipped past the caller's
-// pre-check. Episode fsyncs the host directory: the winner may not have yet.
-func (s *Store) duplicate(host, sha, episode string) (PutResult, error) {
-	stored, ok, err := s.Episode(host, sha)
-	if err != nil {
-		return PutResult{}, err
-	}
-	if !ok {
-		return PutResult{}, fmt.Errorf("store episode %s: %s vanished after link reported it exists", episode, sha)
-	}
-	if stored.Episode == "" {
-		stored.Episode = episode
-	}
-	return PutResult{SHA256: sha, Size: stored.Size, ReceivedAt: stored.ReceivedAt, Episode: stored.Episode}, nil
 }

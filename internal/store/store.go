@@ -62,9 +62,14 @@ type Store struct {
 	// hostDirs remembers the host directories whose entry in episodes/ is known to be
 	// durable, so each costs one extra fsync per process rather than one per upload.
 	hostDirs sync.Map
+
+	locks episodeLocks
 }
 
 const dirPerm = 0o750
+
+// maxLoggedPaths bounds a log line that lists files.
+const maxLoggedPaths = 20
 
 // Open prepares dataDir and sweeps tmp/: anything there is an upload or a report
 // that a crash interrupted, and nothing refers to it. Only one Store may use a
@@ -96,6 +101,16 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	}
 	if n > 0 {
 		opts.Logger.Info().Int("removed", n).Str("dir", s.tmp).Msg("swept leftovers of interrupted uploads")
+	}
+	repaired, err := s.placeholderSidecars()
+	if len(repaired) > 0 {
+		opts.Logger.Warn().Int("count", len(repaired)).Strs("paths", repaired[:min(len(repaired), maxLoggedPaths)]).
+			Msg("episodes without metadata, left by a crash between storing and describing them: wrote placeholders without their names; the next upload of each from its host fills them in")
+	}
+	if err != nil {
+		// Not worth refusing to start for: the retry of each such upload writes its
+		// sidecar all the same.
+		opts.Logger.Error().Err(err).Str("dir", s.episodes).Msg("could not write placeholders for every episode without metadata")
 	}
 	switch err := probeDirectIO(s.tmp); {
 	case err == nil:
