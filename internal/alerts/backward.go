@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"time"
 )
 
@@ -90,18 +91,22 @@ func backward(r io.ReaderAt, size int64, chunk int, fn func([]byte) bool) error 
 	return nil
 }
 
-// FiringSince maps the dedup_key of each firing line in the file at path to its ts
-// (the latest, should one appear twice), reading back from the end to the first line
-// with a ts before since. Checks append in the order they ran, one at a time, each
-// with its own evaluation time as ts, so the lines above that one are older still: a
-// check run with --now in the past, or a clock stepped back, breaks that order for
-// the lines it wrote.
-func FiringSince(path string, since time.Time) (map[string]time.Time, error) {
-	fired := map[string]time.Time{}
-	return fired, Backward(path, firingSince(fired, since))
+// Recent returns the lines of the file at path with a ts at or after since, oldest
+// first, reading back from the end to the first line with a ts before since: its cost
+// follows the recent lines, not the file's age. Checks append in the order they ran,
+// one at a time, each with its own evaluation time as ts, so the lines above that one
+// are older still; a check run with --now in the past, or a clock stepped back, breaks
+// that order for the lines it wrote.
+func Recent(path string, since time.Time) ([]Alert, error) {
+	var back []Alert
+	if err := Backward(path, recentSince(&back, since)); err != nil {
+		return nil, err
+	}
+	slices.Reverse(back)
+	return back, nil
 }
 
-func firingSince(fired map[string]time.Time, since time.Time) func([]byte) bool {
+func recentSince(back *[]Alert, since time.Time) func([]byte) bool {
 	return func(line []byte) bool {
 		a, ok := Parse(line)
 		if !ok {
@@ -110,9 +115,7 @@ func firingSince(fired map[string]time.Time, since time.Time) func([]byte) bool 
 		if a.TS.Before(since) {
 			return false
 		}
-		if _, seen := fired[a.DedupKey]; a.Status == StatusFiring && !seen {
-			fired[a.DedupKey] = a.TS
-		}
+		*back = append(*back, a)
 		return true
 	}
 }

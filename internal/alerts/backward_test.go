@@ -76,9 +76,9 @@ func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	return n, err
 }
 
-// FiringSince reads back from the end and stops at the first line older than since:
-// its cost follows the recent lines, not the file's age.
-func TestFiringSinceReadsOnlyTheTail(t *testing.T) {
+// Recent reads back from the end and stops at the first line older than since: its
+// cost follows the recent lines, not the file's age.
+func TestRecentReadsOnlyTheTail(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
 	line := func(a Alert) {
@@ -94,26 +94,24 @@ func TestFiringSinceReadsOnlyTheTail(t *testing.T) {
 	}
 	recent := []Alert{alert(2), alert(3), alert(4)}
 	recent[1].Status = StatusResolved
-	recent[2].DedupKey = "lab-04/silent/2026-11-28T18"
 	for _, a := range recent {
 		line(a)
 	}
 	buf.WriteString("torn{\n")
 	r := &countingReaderAt{r: bytes.NewReader(buf.Bytes())}
-	fired := map[string]time.Time{}
-	require.NoError(t, backward(r, int64(buf.Len()), backChunk, firingSince(fired, t0)))
-	assert.Equal(t, map[string]time.Time{recent[0].DedupKey: recent[0].TS, recent[2].DedupKey: recent[2].TS}, fired,
-		"firing lines only, at or after since")
+	var back []Alert
+	require.NoError(t, backward(r, int64(buf.Len()), backChunk, recentSince(&back, t0)))
+	assert.Equal(t, []Alert{recent[2], recent[1], recent[0]}, back, "last first, back to since")
 	assert.Less(t, r.read, int64(buf.Len()/10), "it read %d of %d bytes", r.read, buf.Len())
 
 	path := filepath.Join(t.TempDir(), "alerts.jsonl")
 	require.NoError(t, os.WriteFile(path, buf.Bytes(), 0o640))
-	got, err := FiringSince(path, t0)
+	got, err := Recent(path, t0)
 	require.NoError(t, err)
-	assert.Equal(t, fired, got)
-	got, err = FiringSince(filepath.Join(t.TempDir(), "none.jsonl"), t0)
+	assert.Equal(t, recent, got, "oldest first")
+	got, err = Recent(filepath.Join(t.TempDir(), "none.jsonl"), t0)
 	require.NoError(t, err)
 	assert.Empty(t, got)
-	_, err = FiringSince(t.TempDir(), t0)
+	_, err = Recent(t.TempDir(), t0)
 	assert.ErrorContains(t, err, "is a directory")
 }

@@ -122,14 +122,17 @@ func Check(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// alerts.jsonl is the record of what was notified; the state only remembers it.
+	recent, logErr := alerts.Recent(opts.AlertsPath, recentFrom(now, opts.Config.RepeatInterval))
+	if logErr != nil && opts.DryRun {
+		return nil, fmt.Errorf("%w (fleet_health.alerts_file): fleet-health check must read it to know what was notified", logErr)
+	}
+	st.adopt(recent, now)
 	evals, stats, unproven, err := evaluateFleet(opts.DataDir, opts.Config, now, st, opts.Logger)
 	if err != nil {
 		return nil, err
 	}
-	lines, logErr := st.skipLogged(st.step(evals, now, opts.Config.RepeatInterval), opts.AlertsPath, now)
-	if logErr != nil && opts.DryRun {
-		return nil, fmt.Errorf("%w (fleet_health.alerts_file): fleet-health check must read it to know what was notified", logErr)
-	}
+	lines := st.step(evals, now, opts.Config.RepeatInterval)
 	res := &Result{
 		Now: now, WindowFrom: now.Add(-opts.Config.ActiveWindow), DryRun: opts.DryRun,
 		Hosts: rows(evals, st), Notifications: lines, Index: stats,
@@ -141,8 +144,8 @@ func Check(ctx context.Context, opts Options) (*Result, error) {
 	}
 	// Notify first, record after: the state is saved only once the lines are in
 	// alerts.jsonl, so one that could not be written is retried at the next run. A
-	// crash between the append and the save cannot repeat a firing line either:
-	// skipLogged finds it in alerts.jsonl.
+	// crash between the append and the save repeats nothing either: adopt reads the
+	// lines back.
 	err = logErr
 	if err == nil {
 		err = alerts.Append(opts.AlertsPath, lines...)
@@ -158,34 +161,6 @@ func Check(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	return res, nil
-}
-
-// skipLogged drops the firing lines whose dedup_key alerts.jsonl already holds, and
-// takes their time as the alert's last notification: the dedup guarantee holds on the
-// file itself, whatever the state says (removed, or older than the file after a crash
-// between the append and the save). A dedup_key is the UTC hour of its line's ts, so
-// the file is read back to the start of this hour only.
-func (st *State) skipLogged(lines []alerts.Alert, path string, now time.Time) ([]alerts.Alert, error) {
-	if !slices.ContainsFunc(lines, func(l alerts.Alert) bool { return l.Status == alerts.StatusFiring }) {
-		return lines, nil
-	}
-	logged, err := alerts.FiringSince(path, now.Truncate(time.Hour))
-	if err != nil {
-		return lines, err
-	}
-	kept := lines[:0]
-	for _, l := range lines {
-		at, done := logged[l.DedupKey]
-		if l.Status != alerts.StatusFiring || !done {
-			kept = append(kept, l)
-			continue
-		}
-		st.Fired[l.DedupKey] = at
-		if a := st.Hosts[l.Host].Alerts[l.Symptom]; a != nil {
-			a.LastNotified = at
-		}
-	}
-	return kept, nil
 }
 
 // Snapshot evaluates the fleet as of now without touching anything: GET /v1/fleet.

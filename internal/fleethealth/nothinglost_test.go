@@ -230,3 +230,57 @@ func TestStateFileIsADirectory(t *testing.T) {
 	assert.ErrorContains(t, err, "remove")
 	assert.NoFileExists(t, filepath.Join(f.dir, "alerts.jsonl"))
 }
+
+// A firing line of this hour in alerts.jsonl that belongs to an earlier episode of the
+// symptom (it cleared, and came back after the state was removed) holds the new one
+// back to the next hour, as the state would have.
+func TestFreshStateHoldsBackASymptomThatCameBack(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t)
+	f.cfg.SilentAfter = 10 * time.Minute
+	f.report("lab-07", "ok", t0.Add(-time.Hour))
+	for _, at := range []time.Time{t0.Add(-mins(20)), t0, t0.Add(mins(15))} { // 17:40, 18:00, 18:15
+		f.req("lab-07", "heartbeat", 204, at, commitOK)
+	}
+	f.check(t0.Add(mins(12))) // silent since 18:10
+	f.check(t0.Add(mins(17))) // back
+	require.NoError(t, os.Remove(statePath(f.dir)))
+	for at := t0.Add(mins(27)); !at.After(t0.Add(mins(62))); at = at.Add(mins(5)) { // silent since 18:25
+		f.check(at)
+	}
+	lines := f.lines()
+	require.Equal(t, []string{
+		"firing lab-07/silent@18:12", "resolved lab-07/silent@18:17", "firing lab-07/silent@19:02",
+	}, statuses(lines))
+	assert.Equal(t, t0.Add(mins(25)), lines[2].Since)
+	assertUniqueFiringKeys(t, lines)
+}
+
+// A crash after a resolved line was appended and before the state was saved: the
+// next run must not resolve the alert a second time.
+func TestCrashAfterAResolvedLineDoesNotRepeatIt(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t)
+	quiet(f)
+	f.check(t0)
+	f.req("lab-07", "heartbeat", 204, t0.Add(mins(3)), commitOK)
+	old, err := os.ReadFile(statePath(f.dir))
+	require.NoError(t, err)
+	f.check(t0.Add(mins(5)))
+	require.NoError(t, os.WriteFile(statePath(f.dir), old, 0o640))
+	f.check(t0.Add(mins(10)))
+	assert.Equal(t, []string{"firing lab-07/silent@18:00", "resolved lab-07/silent@18:05"}, statuses(f.lines()))
+}
+
+// With the state removed, an alert whose firing line is in alerts.jsonl is still open:
+// when its symptom clears, it is resolved.
+func TestFreshStateStillResolvesAnAlertOfAlertsJSONL(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t)
+	quiet(f)
+	f.check(t0)
+	require.NoError(t, os.Remove(statePath(f.dir)))
+	f.req("lab-07", "heartbeat", 204, t0.Add(mins(12)), commitOK)
+	f.check(t0.Add(mins(15)))
+	assert.Equal(t, []string{"firing lab-07/silent@18:00", "resolved lab-07/silent@18:15"}, statuses(f.lines()))
+}

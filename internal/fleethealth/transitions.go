@@ -90,6 +90,62 @@ func (st *State) step(evals map[string]*evaluation, now time.Time, repeat time.D
 	return lines
 }
 
+// recentFrom is how far back alerts.jsonl is read before a step: to the start of this
+// hour, after which every firing line with this hour's dedup_key comes, or repeat back
+// when longer, so that a repeat counts from the last notification even when the state
+// was lost.
+func recentFrom(now time.Time, repeat time.Duration) time.Time {
+	from := now.Truncate(time.Hour)
+	if back := now.Add(-repeat); back.Before(from) {
+		return back
+	}
+	return from
+}
+
+// adopt brings the state up to what the recent lines of alerts.jsonl say, so that the
+// file itself keeps the guarantees: the state may be older than the file (a crash
+// between the append and the save) or gone (removed to start over). Every firing
+// line's dedup_key counts as used. As of now, an alert whose latest line is a firing
+// one is open and was notified then (unless the state holds a later episode of it),
+// and one whose latest line closed it is closed.
+func (st *State) adopt(recent []alerts.Alert, now time.Time) {
+	type alertKey struct{ host, symptom string }
+	latest := map[alertKey]alerts.Alert{}
+	for _, l := range recent {
+		if l.Status == alerts.StatusFiring && l.TS.After(st.Fired[l.DedupKey]) {
+			st.Fired[l.DedupKey] = l.TS
+		}
+		// Lines of a symptom this cis490 does not know would be state step never closes.
+		if !l.TS.After(now) && slices.Contains(Symptoms, l.Symptom) {
+			latest[alertKey{l.Host, l.Symptom}] = l
+		}
+	}
+	for k, l := range latest {
+		hs := st.Hosts[k.host]
+		var a *AlertState
+		if hs != nil {
+			a = hs.Alerts[k.symptom]
+		}
+		switch {
+		case l.Status != alerts.StatusFiring:
+			if a != nil && a.Since.Equal(l.Since) {
+				delete(hs.Alerts, k.symptom)
+			}
+		case a == nil:
+			if hs == nil {
+				hs = &HostState{}
+				st.Hosts[k.host] = hs
+			}
+			if hs.Alerts == nil {
+				hs.Alerts = map[string]*AlertState{}
+			}
+			hs.Alerts[k.symptom] = &AlertState{Since: l.Since, Announced: true, LastNotified: l.TS, Summary: l.Summary}
+		case a.Since.Equal(l.Since) && a.LastNotified.Before(l.TS):
+			a.Announced, a.LastNotified = true, l.TS
+		}
+	}
+}
+
 // fire writes a firing line for an open alert unless its dedup_key was used already.
 // The line's since is the alert's: a lasting symptom keeps the time it started.
 func (st *State) fire(lines []alerts.Alert, host string, a *AlertState, f Finding, now time.Time) []alerts.Alert {
