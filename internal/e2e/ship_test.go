@@ -400,6 +400,70 @@ func reverseProxy(t *testing.T, receiverURL string, edit func(*http.Request)) *h
 	return srv
 }
 
+// onFirstRead calls do once, when the proxy reads the first bytes of the body: the
+// client is sending the file at that moment.
+type onFirstRead struct {
+	io.ReadCloser
+	once *sync.Once
+	do   func()
+}
+
+func (r onFirstRead) Read(p []byte) (int, error) {
+	r.once.Do(r.do)
+	return r.ReadCloser.Read(p)
+}
+
+// A producer that reuses a file name while ship is sending it: ship moves exactly the
+// file it sent, the new content stays in the outbox and ships on the next pass.
+func TestShipLeavesAFileReplacedWhileSendingInTheOutbox(t *testing.T) {
+	t.Parallel()
+	srv, data := startOpenReceiver(t)
+	contentA := bytes.Repeat([]byte("episode A "), 100000)
+	contentB := []byte("episode B, written under the same name")
+	var h *labHost
+	var once sync.Once
+	var swapErr error
+	proxy := reverseProxy(t, srv.URL, func(r *http.Request) {
+		if r.Method != http.MethodPut {
+			return
+		}
+		r.Body = onFirstRead{ReadCloser: r.Body, once: &once, do: func() {
+			// What a producer does: write under an in-progress name, rename over.
+			tmp := filepath.Join(h.spool, "outbox", "reuse.tar.part")
+			if swapErr = os.WriteFile(tmp, contentB, 0o640); swapErr == nil {
+				swapErr = os.Rename(tmp, filepath.Join(h.spool, "outbox", "reuse.tar"))
+			}
+		}}
+	})
+	h = newLabHost(t, "lab-16", proxy.URL, "")
+	h.drop(t, "reuse.tar", contentA, time.Minute)
+
+	r := h.ship(t, bin)
+	require.NoError(t, swapErr)
+	assert.Equal(t, 1, r.Code, "the new file is still in the outbox: %s", r.Stderr)
+	assert.Contains(t, r.Stdout, "shipped 1")
+	assert.Contains(t, r.Stdout, "(1 left in outbox)")
+	assert.Contains(t, r.Stderr, "replaced while being sent")
+	stored, err := os.ReadFile(filepath.Join(data, "episodes", "lab-16", sum(contentA)))
+	require.NoError(t, err, "the receiver has what was sent")
+	assert.Equal(t, contentA, stored)
+	left, err := os.ReadFile(filepath.Join(h.spool, "outbox", "reuse.tar"))
+	require.NoError(t, err, "the new file is still in the outbox")
+	assert.Equal(t, contentB, left)
+	assert.Empty(t, names(t, filepath.Join(h.spool, "sent")), "nothing unsent in sent/")
+
+	r = h.ship(t, bin)
+	require.Equal(t, 0, r.Code, r.Stderr)
+	assert.Contains(t, r.Stdout, "shipped 1")
+	stored, err = os.ReadFile(filepath.Join(data, "episodes", "lab-16", sum(contentB)))
+	require.NoError(t, err, "the second pass sends the new file")
+	assert.Equal(t, contentB, stored)
+	assert.Empty(t, names(t, filepath.Join(h.spool, "outbox")))
+	sent, err := os.ReadFile(filepath.Join(h.spool, "sent", "reuse.tar"))
+	require.NoError(t, err)
+	assert.Equal(t, contentB, sent)
+}
+
 // A refused token (401) or a token for another host (403) on an upload stops the run
 // at the first file: every later upload would be refused the same way.
 func TestShipStopsAtRefusedTokenOrHost(t *testing.T) {
@@ -444,4 +508,46 @@ func TestShipStopsAtRefusedTokenOrHost(t *testing.T) {
 			assert.Equal(t, 1, count(receiverIndex(t, rcv.data), "episodes", tc.status))
 		})
 	}
+}
+
+// Under systemd the ship user owns the spool but not the producer's files, and
+// without CAP_FOWNER it cannot set their times: the file still moves to sent/ and the
+// run succeeds, with a warning. Needs root, to run ship as another user.
+func TestShipMovesFilesItCannotStamp(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run ship as a user that does not own the outbox's files")
+	}
+	const nobody = 65534
+	srv, _ := startOpenReceiver(t)
+	h := newLabHost(t, "lab-20", srv.URL, "")
+	// nobody must reach the binary, the config and the spool; the episodes stay root's.
+	dir := t.TempDir()
+	shipBin := filepath.Join(dir, "cis490")
+	raw, err := os.ReadFile(bin)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(shipBin, raw, 0o755))
+	for _, p := range []string{dir, filepath.Dir(dir), filepath.Dir(h.cfg), filepath.Dir(filepath.Dir(h.cfg))} {
+		require.NoError(t, os.Chmod(p, 0o755))
+	}
+	require.NoError(t, os.Chown(h.cfg, nobody, nobody))
+	require.NoError(t, os.Chown(h.spool, nobody, nobody))
+	require.NoError(t, os.Chown(filepath.Join(h.spool, "outbox"), nobody, nobody))
+	p := h.drop(t, "theirs.tar", []byte("a producer's file"), 0)
+	require.NoError(t, os.Chmod(p, 0o644))
+
+	cmd := exec.Command(shipBin, "--config", h.cfg, "ship")
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Skipf("cannot run as uid %d here: %v", nobody, err)
+	}
+	err = cmd.Wait()
+	assert.NoError(t, err, "stdout: %s\nstderr: %s", stdout.String(), stderr.String())
+	assert.Contains(t, stdout.String(), "shipped 1")
+	assert.Contains(t, stderr.String(), "without the shipping time")
+	assert.Equal(t, []string{"theirs.tar"}, names(t, filepath.Join(h.spool, "sent")))
+	assert.Empty(t, names(t, filepath.Join(h.spool, "outbox")))
 }

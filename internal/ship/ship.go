@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -49,13 +50,16 @@ type Progress interface {
 
 // Summary is what a run did; it is also the one-line report.
 type Summary struct {
-	Shipped    int           `json:"shipped"`
-	Duplicates int           `json:"duplicates"`
-	Kept       int           `json:"kept"`
-	Rejected   int           `json:"rejected"`
-	Bytes      int64         `json:"bytes"`
-	Elapsed    time.Duration `json:"elapsed"`
-	Swept      Swept         `json:"swept"`
+	Shipped    int `json:"shipped"`
+	Duplicates int `json:"duplicates"`
+	Kept       int `json:"kept"`
+	Rejected   int `json:"rejected"`
+	// Replaced counts files a producer replaced while they were being sent: what was
+	// sent is on the receiver, the new file stays in outbox/ for the next run.
+	Replaced int           `json:"replaced"`
+	Bytes    int64         `json:"bytes"`
+	Elapsed  time.Duration `json:"elapsed"`
+	Swept    Swept         `json:"swept"`
 	// Remaining counts finished files still in outbox/ after the run.
 	Remaining int `json:"remaining"`
 }
@@ -71,8 +75,11 @@ func (s Summary) MarshalJSON() ([]byte, error) {
 }
 
 func (s Summary) String() string {
-	return fmt.Sprintf("shipped %d, duplicates %d, kept %d, rejected %d, %s in %s (%d left in outbox)",
-		s.Shipped, s.Duplicates, s.Kept, s.Rejected, fsutil.HumanBytes(uint64(s.Bytes)), s.Elapsed.Round(time.Millisecond), s.Remaining)
+	out := fmt.Sprintf("shipped %d, duplicates %d, kept %d, rejected %d", s.Shipped, s.Duplicates, s.Kept, s.Rejected)
+	if s.Replaced > 0 {
+		out += fmt.Sprintf(", %d replaced while being sent", s.Replaced)
+	}
+	return out + fmt.Sprintf(", %s in %s (%d left in outbox)", fsutil.HumanBytes(uint64(s.Bytes)), s.Elapsed.Round(time.Millisecond), s.Remaining)
 }
 
 // StopError ends a run early: the receiver refused this host in a way every later
@@ -158,9 +165,21 @@ func (r *run) pass(ctx context.Context) (Summary, error) {
 	// The next file is hashed while this one uploads, so hashing (one core) and
 	// sending (the other) overlap instead of adding up.
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	for h := range hashAhead(ctx, queue) {
-		if err := r.ship(ctx, h, &sum); err != nil {
+	ahead := hashAhead(ctx, queue)
+	defer func() {
+		cancel()
+		// Closed in the background: on an early stop the hasher may be halfway
+		// through a large file, and the run need not wait for it.
+		go func() {
+			for h := range ahead {
+				h.close()
+			}
+		}()
+	}()
+	for h := range ahead {
+		err := r.ship(ctx, h, &sum)
+		h.close()
+		if err != nil {
 			return sum, err
 		}
 	}
@@ -199,20 +218,22 @@ func (r *run) ship(ctx context.Context, h hashed, sum *Summary) error {
 		if errors.Is(h.err, os.ErrNotExist) {
 			return nil // taken away by someone else meanwhile
 		}
+		if errors.Is(h.err, errNotRegular) {
+			return nil // replaced by a link or the like meanwhile
+		}
 		sum.Kept++
 		log.Error().Err(h.err).Msg("could not read the file; it stays for the next run")
 		return nil
 	}
 	if !protocol.ValidEpisode(f.Name) {
-		sum.Rejected++
-		return r.spool.Reject(f, spool.Reason{RejectedAt: r.opts.Now().UTC(), Reason: "the file name is not a valid episode name: " +
-			"1 to 200 letters, digits, '.', '_' or '-', starting with a letter or digit; rename it and move it back to outbox/"})
+		return r.reject(f, spool.Reason{RejectedAt: r.opts.Now().UTC(), Reason: "the file name is not a valid episode name: " +
+			"1 to 200 letters, digits, '.', '_' or '-', starting with a letter or digit; rename it and move it back to outbox/"}, sum, log)
 	}
 	res, err := r.opts.Client.Do(ctx, client.Request{
 		Method: http.MethodPut,
 		Path:   "/v1/episodes",
 		Header: http.Header{protocol.HeaderEpisode: {f.Name}, protocol.HeaderSHA256: {h.sha}},
-		Body:   r.opener(f),
+		Body:   r.body(h),
 	})
 	if err != nil {
 		sum.Kept++
@@ -228,14 +249,12 @@ func (r *run) ship(ctx context.Context, h hashed, sum *Summary) error {
 			sum.Duplicates++
 		}
 		log.Info().Int("status", res.StatusCode).Str("sha256", h.sha).Msg("shipped")
-		return r.spool.MarkSent(f, r.opts.Now())
+		return r.markSent(f, sum, log)
 	}
 	apiErr := r.opts.Client.StatusError(res)
 	switch {
 	case res.StatusCode == http.StatusRequestEntityTooLarge || res.StatusCode == http.StatusUnprocessableEntity:
-		sum.Rejected++
-		log.Error().Int("status", apiErr.Status).Str("reason", apiErr.Message).Msg("receiver rejected the file; moved to rejected/")
-		return r.spool.Reject(f, spool.Reason{RejectedAt: r.opts.Now().UTC(), Status: apiErr.Status, Reason: apiErr.Message})
+		return r.reject(f, spool.Reason{RejectedAt: r.opts.Now().UTC(), Status: apiErr.Status, Reason: apiErr.Message}, sum, log)
 	case stops(res.StatusCode):
 		sum.Kept++
 		return &StopError{apiErr}
@@ -249,47 +268,79 @@ func (r *run) ship(ctx context.Context, h hashed, sum *Summary) error {
 	}
 }
 
-// opener reopens the file for each attempt, so a retry resends it from the start.
-func (r *run) opener(f spool.File) func() (io.ReadCloser, int64, error) {
+func (r *run) markSent(f spool.File, sum *Summary, log zerolog.Logger) error {
+	err := r.spool.MarkSent(f, r.opts.Now())
+	switch {
+	case errors.Is(err, spool.ErrReplaced):
+		sum.Replaced++
+		log.Warn().Msg("the file was replaced while being sent: what was sent is on the receiver; the new file stays in outbox/ for the next run")
+		return nil
+	case errors.Is(err, spool.ErrNotStamped):
+		log.Warn().Err(err).Msg("moved to sent/ without the shipping time: it may be pruned before ship.keep_sent")
+		return nil
+	}
+	return err
+}
+
+func (r *run) reject(f spool.File, why spool.Reason, sum *Summary, log zerolog.Logger) error {
+	err := r.spool.Reject(f, why)
+	if errors.Is(err, spool.ErrReplaced) {
+		sum.Replaced++
+		log.Warn().Str("reason", why.Reason).Msg("rejected, but a producer replaced the file since it was opened: " +
+			"the new file stays in outbox/ for the next run (the rejected content is not kept)")
+		return nil
+	}
+	if err == nil {
+		sum.Rejected++
+		ev := log.Error()
+		if why.Status != 0 {
+			ev = ev.Int("status", why.Status)
+		}
+		ev.Str("reason", why.Reason).Msg("rejected; moved to rejected/ with a " + spool.ReasonSuffix + " file")
+	}
+	return err
+}
+
+// body sends the opened file from its start on each attempt, so a retry resends it
+// whole, and every attempt sends the bytes that were hashed, whatever a producer does
+// to the name meanwhile.
+func (r *run) body(h hashed) func() (io.ReadCloser, int64, error) {
 	return func() (io.ReadCloser, int64, error) {
-		file, err := os.Open(f.Path)
-		if err != nil {
-			return nil, 0, err
-		}
-		info, err := file.Stat()
-		if err != nil {
-			file.Close()
-			return nil, 0, err
-		}
-		var rd io.Reader = file
+		var rd io.Reader = io.NewSectionReader(h.fd, 0, h.file.Size)
 		if r.opts.Progress != nil {
-			rd = r.opts.Progress.Reader(file)
+			rd = r.opts.Progress.Reader(rd)
 		}
-		return readCloser{rd, file}, info.Size(), nil
+		return io.NopCloser(rd), h.file.Size, nil
 	}
 }
 
-type readCloser struct {
-	io.Reader
-	io.Closer
-}
-
+// hashed is a queued file opened once: it is hashed and sent from fd, and file
+// describes fd (so MarkSent moves this file, not whatever has its name by then).
 type hashed struct {
 	file spool.File
+	fd   *os.File
 	sha  string
 	err  error
 }
 
-// hashAhead hashes the queue in order, at most one file ahead of the uploader.
+func (h hashed) close() {
+	if h.fd != nil {
+		h.fd.Close()
+	}
+}
+
+// hashAhead opens and hashes the queue in order, at most one file ahead of the
+// uploader.
 func hashAhead(ctx context.Context, queue []spool.File) <-chan hashed {
 	out := make(chan hashed, 1)
 	go func() {
 		defer close(out)
 		for _, f := range queue {
-			sha, err := hashFile(f.Path)
+			h := openAndHash(f)
 			select {
-			case out <- hashed{file: f, sha: sha, err: err}:
+			case out <- h:
 			case <-ctx.Done():
+				h.close()
 				return
 			}
 		}
@@ -297,19 +348,37 @@ func hashAhead(ctx context.Context, queue []spool.File) <-chan hashed {
 	return out
 }
 
+// errNotRegular: the name no longer refers to a regular file.
+var errNotRegular = errors.New("not a regular file any more")
+
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
 
-func hashFile(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
+func openAndHash(f spool.File) hashed {
+	// O_NOFOLLOW: a name that became a symlink since it was listed is not followed.
+	fd, err := os.OpenFile(f.Path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		err = errNotRegular
 	}
-	defer f.Close()
-	h := sha256.New()
+	if err != nil {
+		return hashed{file: f, err: err}
+	}
+	h := hashed{file: f, fd: fd}
+	info, err := fd.Stat()
+	if err == nil && !info.Mode().IsRegular() {
+		err = errNotRegular
+	}
+	if err != nil {
+		h.err = err
+		return h
+	}
+	h.file.Size, h.file.ModTime, h.file.Info = info.Size(), info.ModTime(), info
+	sha := sha256.New()
 	buf := bufPool.Get().(*[]byte)
 	defer bufPool.Put(buf)
-	if _, err := io.CopyBuffer(h, f, *buf); err != nil {
-		return "", err
+	if _, err := io.CopyBuffer(sha, io.NewSectionReader(fd, 0, info.Size()), *buf); err != nil {
+		h.err = err
+		return h
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	h.sha = hex.EncodeToString(sha.Sum(nil))
+	return h
 }

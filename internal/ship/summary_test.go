@@ -20,3 +20,21 @@ func TestSummaryJSONHasReadableElapsed(t *testing.T) {
 	assert.Equal(t, 10.0, m["bytes"])
 	assert.Contains(t, m, "swept")
 }
+
+// The one-line report names files a producer replaced mid-send only when there were some.
+func TestSummaryLineIsTrue(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		sum  Summary
+		want string
+	}{
+		{"plain", Summary{Shipped: 3, Bytes: 2048, Elapsed: 41 * time.Millisecond},
+			"shipped 3, duplicates 0, kept 0, rejected 0, 2.0 KiB in 41ms (0 left in outbox)"},
+		{"replaced", Summary{Shipped: 1, Replaced: 1, Bytes: 4, Elapsed: time.Millisecond, Remaining: 1},
+			"shipped 1, duplicates 0, kept 0, rejected 0, 1 replaced while being sent, 4 B in 1ms (1 left in outbox)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, tc.sum.String())
+		})
+	}
+}

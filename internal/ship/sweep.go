@@ -41,7 +41,9 @@ func (r *run) sweep() (Swept, error) {
 			sw.Partial++
 		case !spool.InProgress(f.Name) && age > r.opts.MaxAge:
 			why := spool.Reason{RejectedAt: now.UTC(), Reason: fmt.Sprintf("stale: waited %s in outbox/, longer than ship.max_age (%s)", age.Round(time.Minute), r.opts.MaxAge)}
-			if err := r.spool.Reject(f, why); err != nil {
+			if err := r.spool.Reject(f, why); errors.Is(err, spool.ErrReplaced) {
+				continue // a producer put a new file there since the listing: it is not stale
+			} else if err != nil {
 				return sw, err
 			}
 			r.log.Warn().Str("file", f.Name).Str("age", age.Round(time.Second).String()).Msg("moved a stale tarball to rejected/")

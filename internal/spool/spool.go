@@ -57,6 +57,9 @@ type File struct {
 	Path    string
 	Size    int64
 	ModTime time.Time
+	// Info is the file as listed, or as opened when it was sent: MarkSent and Reject
+	// move the name only while it still refers to this file.
+	Info fs.FileInfo
 }
 
 // List returns the regular files of sub, oldest first (then by name).
@@ -76,7 +79,7 @@ func (s Spool) List(sub string) ([]File, error) {
 		} else if err != nil {
 			return nil, err
 		}
-		files = append(files, File{Name: e.Name(), Path: filepath.Join(s.Path(sub), e.Name()), Size: info.Size(), ModTime: info.ModTime()})
+		files = append(files, File{Name: e.Name(), Path: filepath.Join(s.Path(sub), e.Name()), Size: info.Size(), ModTime: info.ModTime(), Info: info})
 	}
 	sort.Slice(files, func(i, j int) bool {
 		if !files[i].ModTime.Equal(files[j].ModTime) {
@@ -109,6 +112,15 @@ type Reason struct {
 	Reason     string    `json:"reason"`
 }
 
+// ErrReplaced means f's name in outbox/ now refers to another file than f.Info (a
+// producer reused the name, or rewrote the file): that file is left where it is.
+var ErrReplaced = errors.New("replaced since it was listed or opened")
+
+// ErrNotStamped means MarkSent moved the file but could not set its time (chtimes needs
+// the file's owner or CAP_FOWNER): it keeps its producer's time, from which keep_sent
+// then counts. The move itself succeeded.
+var ErrNotStamped = errors.New("kept the time its producer wrote it")
+
 // Reject moves f from outbox/ to rejected/ and writes the reason beside it. The
 // reason is written first, so a tarball never sits in rejected/ unexplained.
 func (s Spool) Reject(f File, why Reason) error {
@@ -116,11 +128,15 @@ func (s Spool) Reject(f File, why Reason) error {
 	if err != nil {
 		return err
 	}
+	if err := s.unchanged(f); err != nil {
+		return err
+	}
 	dst := freeName(filepath.Join(s.Path(Rejected), f.Name))
 	if err := renameio.WriteFile(dst+ReasonSuffix, append(b, '\n'), 0o640); err != nil {
 		return fmt.Errorf("write reason for %s: %w", f.Name, err)
 	}
-	if err := os.Rename(f.Path, dst); err != nil {
+	if err := s.move(f, dst); err != nil {
+		_ = os.Remove(dst + ReasonSuffix)
 		return fmt.Errorf("move %s to rejected/: %w", f.Name, err)
 	}
 	return fsutil.SyncDir(s.Path(Rejected))
@@ -130,13 +146,79 @@ func (s Spool) Reject(f File, why Reason) error {
 // ship.keep_sent counts from then, not from when the producer wrote it.
 func (s Spool) MarkSent(f File, now time.Time) error {
 	dst := filepath.Join(s.Path(Sent), f.Name)
-	if err := os.Rename(f.Path, dst); err != nil {
+	if err := s.move(f, dst); err != nil {
 		return fmt.Errorf("move %s to sent/: %w", f.Name, err)
 	}
-	if err := os.Chtimes(dst, now, now); err != nil {
+	stampErr := os.Chtimes(dst, now, now)
+	if err := fsutil.SyncDir(s.Path(Sent)); err != nil {
 		return err
 	}
-	return fsutil.SyncDir(s.Path(Sent))
+	if stampErr != nil {
+		return fmt.Errorf("sent/%s %w (%v): ship.keep_sent counts from then", f.Name, ErrNotStamped, stampErr)
+	}
+	return nil
+}
+
+// move renames f to dst only while f's name still refers to f.Info's file.
+//
+// Checking and renaming are two steps, so a producer could still swap the name in
+// the microseconds between them. Rename is atomic, though: what lands at dst is
+// exactly what the name held at that instant, so it is checked again, and a file
+// taken by mistake goes straight back (giveBack). The first check keeps that rare:
+// without it, every file replaced during a long upload would make the round trip.
+func (s Spool) move(f File, dst string) error {
+	if err := s.unchanged(f); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Path, dst); err != nil {
+		return err
+	}
+	moved, err := os.Lstat(dst)
+	if err != nil {
+		return err
+	}
+	if !same(moved, f.Info) {
+		if err := s.giveBack(dst, f.Name); err != nil {
+			return fmt.Errorf("%w, and it could not go back to outbox/: %w", ErrReplaced, err)
+		}
+		return ErrReplaced
+	}
+	return nil
+}
+
+func (s Spool) unchanged(f File) error {
+	now, err := os.Lstat(f.Path)
+	if err != nil {
+		return err
+	}
+	if !same(now, f.Info) {
+		return ErrReplaced
+	}
+	return nil
+}
+
+// same reports whether a and b are one file with the same size and time: a file
+// rewritten in place is the same inode but not the same episode.
+func same(a, b fs.FileInfo) bool {
+	return b != nil && os.SameFile(a, b) && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime())
+}
+
+// giveBack returns a producer's file that move took by mistake to outbox/ under its
+// name, or, when another file took the name meanwhile, under the first free name.1,
+// name.2, …: link(2) never replaces a file. When link is refused (fs.protected_hardlinks
+// and a file of another user), a rename to a free name does; its own check-then-rename
+// gap would need the producer to write the name a third time within microseconds.
+func (s Spool) giveBack(moved, name string) error {
+	home := filepath.Join(s.Path(Outbox), name)
+	for candidate, i := home, 1; ; candidate, i = fmt.Sprintf("%s.%d", home, i), i+1 {
+		err := os.Link(moved, candidate)
+		if err == nil {
+			return os.Remove(moved)
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return os.Rename(moved, freeName(home))
+		}
+	}
 }
 
 // freeName returns path, or path with a numbered suffix when path or its reason file
