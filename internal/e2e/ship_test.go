@@ -464,6 +464,34 @@ func TestShipLeavesAFileReplacedWhileSendingInTheOutbox(t *testing.T) {
 	assert.Equal(t, contentB, sent)
 }
 
+// What ship will never send (a symlink, a folder, a pipe) is reported, counted as
+// left, and fails the run; in-progress names stay ignored whatever they are.
+func TestShipReportsWhatItWillNeverShip(t *testing.T) {
+	t.Parallel()
+	srv, data := startOpenReceiver(t)
+	h := newLabHost(t, "lab-17", srv.URL, "")
+	h.drop(t, "real.tar", []byte("real"), time.Minute)
+	elsewhere := filepath.Join(t.TempDir(), "target.tar")
+	require.NoError(t, os.WriteFile(elsewhere, []byte("behind a link"), 0o640))
+	outbox := filepath.Join(h.spool, "outbox")
+	require.NoError(t, os.Symlink(elsewhere, filepath.Join(outbox, "link.tar")))
+	require.NoError(t, os.Mkdir(filepath.Join(outbox, "folder.tar"), 0o750))
+	require.NoError(t, syscall.Mkfifo(filepath.Join(outbox, "pipe.tar"), 0o640))
+	require.NoError(t, os.Mkdir(filepath.Join(outbox, ".staging"), 0o750))
+
+	r := h.ship(t, bin)
+	assert.Equal(t, 1, r.Code, "the outbox is not empty afterwards")
+	assert.Contains(t, r.Stdout, "shipped 1,")
+	assert.Contains(t, r.Stdout, "(3 left in outbox")
+	for _, want := range []string{"link.tar", "symlink", "folder.tar", "folder", "pipe.tar"} {
+		assert.Contains(t, r.Stderr, want)
+	}
+	assert.NotContains(t, r.Stderr, ".staging")
+	assert.Equal(t, 1, count(receiverIndex(t, data), "episodes", 0), "only the regular file was sent")
+	assert.ElementsMatch(t, []string{"link.tar", "folder.tar", "pipe.tar", ".staging"}, names(t, outbox), "nothing moved or removed")
+	assert.Equal(t, []string{"real.tar"}, names(t, filepath.Join(h.spool, "sent")))
+}
+
 // A refused token (401) or a token for another host (403) on an upload stops the run
 // at the first file: every later upload would be refused the same way.
 func TestShipStopsAtRefusedTokenOrHost(t *testing.T) {

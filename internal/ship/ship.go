@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -60,8 +61,12 @@ type Summary struct {
 	Bytes    int64         `json:"bytes"`
 	Elapsed  time.Duration `json:"elapsed"`
 	Swept    Swept         `json:"swept"`
-	// Remaining counts finished files still in outbox/ after the run.
+	// Remaining counts what is still in outbox/ after the run: finished files, and
+	// the Unshippable entries among them.
 	Remaining int `json:"remaining"`
+	// Unshippable counts what ship never sends (symlinks, folders, other non-regular
+	// files): each is reported, and the run fails while any is there.
+	Unshippable int `json:"unshippable"`
 }
 
 // MarshalJSON writes Elapsed as a Go duration ("2.5s"): a bare number in a JSON log
@@ -79,7 +84,11 @@ func (s Summary) String() string {
 	if s.Replaced > 0 {
 		out += fmt.Sprintf(", %d replaced while being sent", s.Replaced)
 	}
-	return out + fmt.Sprintf(", %s in %s (%d left in outbox)", fsutil.HumanBytes(uint64(s.Bytes)), s.Elapsed.Round(time.Millisecond), s.Remaining)
+	out += fmt.Sprintf(", %s in %s (%d left in outbox", fsutil.HumanBytes(uint64(s.Bytes)), s.Elapsed.Round(time.Millisecond), s.Remaining)
+	if s.Unshippable > 0 {
+		out += fmt.Sprintf(", %d of them will never ship: not regular files", s.Unshippable)
+	}
+	return out + ")"
 }
 
 // StopError ends a run early: the receiver refused this host in a way every later
@@ -87,6 +96,22 @@ func (s Summary) String() string {
 type StopError struct{ *client.APIError }
 
 func (e *StopError) Unwrap() error { return e.APIError }
+
+// UnshippableError names what in outbox/ ship will never send. It fails the run:
+// left alone, these would sit there unseen forever.
+type UnshippableError struct {
+	Outbox string
+	Strays []spool.Stray
+}
+
+func (e *UnshippableError) Error() string {
+	names := make([]string, len(e.Strays))
+	for i, s := range e.Strays {
+		names[i] = fmt.Sprintf("%s (%s)", s.Name, s.Kind)
+	}
+	return fmt.Sprintf("%s holds what ship never sends: %s; only regular files are shipped and links are not followed: "+
+		"move the file itself there (mv, not ln -s), or remove these", e.Outbox, strings.Join(names, ", "))
+}
 
 type run struct {
 	opts  Options
@@ -131,6 +156,11 @@ func Pass(ctx context.Context, opts Options) (Summary, error) {
 	sum.Elapsed = time.Since(start)
 	if queue, qerr := r.spool.Queue(); qerr == nil {
 		sum.Remaining = len(queue)
+	}
+	if strays, serr := r.spool.Strays(); serr == nil && len(strays) > 0 {
+		sum.Unshippable = len(strays)
+		sum.Remaining += len(strays)
+		err = errors.Join(err, &UnshippableError{Outbox: r.spool.Path(spool.Outbox), Strays: strays})
 	}
 	return sum, err
 }
@@ -219,7 +249,7 @@ func (r *run) ship(ctx context.Context, h hashed, sum *Summary) error {
 			return nil // taken away by someone else meanwhile
 		}
 		if errors.Is(h.err, errNotRegular) {
-			return nil // replaced by a link or the like meanwhile
+			return nil // replaced by a link or the like meanwhile: reported with the strays
 		}
 		sum.Kept++
 		log.Error().Err(h.err).Msg("could not read the file; it stays for the next run")

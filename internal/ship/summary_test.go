@@ -21,7 +21,8 @@ func TestSummaryJSONHasReadableElapsed(t *testing.T) {
 	assert.Contains(t, m, "swept")
 }
 
-// The one-line report names files a producer replaced mid-send only when there were some.
+// The one-line report counts everything left in the outbox, says how much of it will
+// never ship, and names files a producer replaced mid-send only when there were some.
 func TestSummaryLineIsTrue(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -30,6 +31,8 @@ func TestSummaryLineIsTrue(t *testing.T) {
 	}{
 		{"plain", Summary{Shipped: 3, Bytes: 2048, Elapsed: 41 * time.Millisecond},
 			"shipped 3, duplicates 0, kept 0, rejected 0, 2.0 KiB in 41ms (0 left in outbox)"},
+		{"strays", Summary{Shipped: 1, Bytes: 4, Elapsed: time.Millisecond, Remaining: 3, Unshippable: 2},
+			"shipped 1, duplicates 0, kept 0, rejected 0, 4 B in 1ms (3 left in outbox, 2 of them will never ship: not regular files)"},
 		{"replaced", Summary{Shipped: 1, Replaced: 1, Bytes: 4, Elapsed: time.Millisecond, Remaining: 1},
 			"shipped 1, duplicates 0, kept 0, rejected 0, 1 replaced while being sent, 4 B in 1ms (1 left in outbox)"},
 	} {

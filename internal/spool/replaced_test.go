@@ -3,6 +3,7 @@ package spool
 import (
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -97,4 +98,28 @@ func TestGiveBackNeverReplacesAFile(t *testing.T) {
 	assert.Equal(t, "C", content(t, filepath.Join(s.Path(Outbox), "reuse.tar.1")))
 	_, err := os.Lstat(taken)
 	assert.ErrorIs(t, err, os.ErrNotExist, "nothing left in sent/")
+}
+
+// Only regular files are episodes; everything else in outbox/ is reported (in name
+// order), except in-progress names, which are left alone whatever they are.
+func TestStraysAreWhatShipNeverSends(t *testing.T) {
+	s := New(t.TempDir())
+	require.NoError(t, s.Prepare())
+	outbox := s.Path(Outbox)
+	queued(t, s, "real.tar", "x")
+	require.NoError(t, os.Symlink("/etc/hostname", filepath.Join(outbox, "link.tar")))
+	require.NoError(t, os.Symlink("nowhere", filepath.Join(outbox, "dangling.tar")))
+	require.NoError(t, os.Mkdir(filepath.Join(outbox, "folder"), 0o700))
+	require.NoError(t, syscall.Mkfifo(filepath.Join(outbox, "pipe.tar"), 0o600))
+	require.NoError(t, os.Mkdir(filepath.Join(outbox, ".staging"), 0o700))
+	require.NoError(t, os.Symlink("/etc/hostname", filepath.Join(outbox, "link.tar.part")))
+
+	strays, err := s.Strays()
+	require.NoError(t, err)
+	assert.Equal(t, []Stray{
+		{Name: "dangling.tar", Kind: "symlink"},
+		{Name: "folder", Kind: "folder"},
+		{Name: "link.tar", Kind: "symlink"},
+		{Name: "pipe.tar", Kind: "named pipe"},
+	}, strays)
 }

@@ -221,6 +221,46 @@ func (s Spool) giveBack(moved, name string) error {
 	}
 }
 
+// Stray is something in outbox/ that ship never sends: only regular files are
+// episodes, and a link is never followed.
+type Stray struct {
+	Name string
+	Kind string // symlink, folder, named pipe, socket, device, or "not a regular file"
+}
+
+// Strays lists outbox/'s entries that are not regular files, by name. In-progress
+// names are left out: a producer may stage its work in a dot-folder.
+func (s Spool) Strays() ([]Stray, error) {
+	entries, err := os.ReadDir(s.Path(Outbox))
+	if err != nil {
+		return nil, err
+	}
+	var strays []Stray
+	for _, e := range entries {
+		if e.Type().IsRegular() || InProgress(e.Name()) {
+			continue
+		}
+		strays = append(strays, Stray{Name: e.Name(), Kind: kind(e.Type())})
+	}
+	return strays, nil
+}
+
+func kind(mode fs.FileMode) string {
+	switch {
+	case mode&fs.ModeSymlink != 0:
+		return "symlink"
+	case mode.IsDir():
+		return "folder"
+	case mode&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case mode&fs.ModeSocket != 0:
+		return "socket"
+	case mode&fs.ModeDevice != 0:
+		return "device"
+	}
+	return "not a regular file"
+}
+
 // freeName returns path, or path with a numbered suffix when path or its reason file
 // is taken: a rejected tarball is never replaced by a later one of the same name.
 // Only one ship run holds the spool at a time, so checking first is enough.
