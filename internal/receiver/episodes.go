@@ -51,29 +51,27 @@ func (s *Server) putEpisode(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("episode of %d bytes is over this receiver's limit of %d (serve.max_episode_bytes)", r.ContentLength, s.cfg.MaxEpisodeBytes))
 		return
 	}
-	meta := store.EpisodeMeta{Episode: name, ReceivedAt: s.now().UTC(), Commit: rec.Commit, Remote: r.RemoteAddr}
+	// Size is what the client declared (-1 for a chunked body): the store holds that
+	// much free space before reading the body, and the rest as it arrives.
+	meta := store.EpisodeMeta{Episode: name, Size: r.ContentLength, ReceivedAt: s.now().UTC(), Commit: rec.Commit, Remote: r.RemoteAddr}
 	// A retry of something already stored is answered without reading the body; if a
 	// crash left it without metadata, this retry's is written.
-	if res, ok, err := s.store.Stored(c.Host, sha, meta); errors.Is(err, store.ErrNoSpace) {
+	res, stored, err := s.store.Stored(c.Host, sha, meta)
+	switch {
+	case errors.Is(err, store.ErrNoSpace):
 		s.log.Error().Err(err).Msg("an episode's metadata could not be written: the receiver's disk is full")
 		fail(w, r, http.StatusInsufficientStorage, codeNoSpace,
 			"the episode is stored, but the receiver's disk is too full to write its metadata: retry later")
 		return
-	} else if err != nil {
+	case err != nil:
 		s.internalError(w, r, err)
 		return
-	} else if ok {
+	case stored:
 		writeJSON(w, http.StatusOK, episodeResponse{c.Host, res.Episode, sha, res.Size, "duplicate", res.ReceivedAt})
 		return
 	}
-	release, err := s.store.Reserve(r.ContentLength)
-	if err != nil {
-		s.episodeError(w, r, err)
-		return
-	}
-	defer release()
 	body := &countingReader{r: r.Body, rc: http.NewResponseController(w), stall: s.stallTimeout}
-	res, err := s.store.PutEpisode(r.Context(), c.Host, sha, body, int64(s.cfg.MaxEpisodeBytes), meta)
+	res, err = s.store.PutEpisode(r.Context(), c.Host, sha, body, int64(s.cfg.MaxEpisodeBytes), meta)
 	rec.Bytes = body.n
 	if err != nil {
 		s.episodeError(w, r, err)

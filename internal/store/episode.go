@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -38,39 +37,6 @@ type PutResult struct {
 
 const filePerm = 0o640
 
-// Episode reports whether host already stored sha, so a retry can be answered
-// without reading its body.
-func (s *Store) Episode(host, sha string) (EpisodeMeta, bool, error) {
-	if !validHost(host) || !protocol.ValidSHA256(sha) {
-		return EpisodeMeta{}, false, fmt.Errorf("%w: host %q, sha256 %q", ErrBadName, host, sha)
-	}
-	path := filepath.Join(s.episodes, host, sha)
-	st, err := os.Stat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return EpisodeMeta{}, false, nil
-	}
-	if err != nil {
-		return EpisodeMeta{}, false, err
-	}
-	// The upload that linked it may still be before its directory fsync; whoever is
-	// told "already stored" must be able to rely on it.
-	if err := fsutil.SyncDir(filepath.Dir(path)); err != nil {
-		return EpisodeMeta{}, false, err
-	}
-	// The tarball is linked into place before its .json is written, so a missing or
-	// unreadable .json means an upload still finishing (or a crash in between): the
-	// file itself is the authority.
-	meta := EpisodeMeta{Size: st.Size(), ReceivedAt: st.ModTime().UTC()}
-	data, err := os.ReadFile(path + ".json")
-	if err == nil {
-		err = json.Unmarshal(data, &meta)
-	}
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		s.opts.Logger.Warn().Err(err).Str("path", path+".json").Msg("episode metadata unreadable; using the file's own size and time")
-	}
-	return meta, true, nil
-}
-
 // hostDir creates episodes/<host> and makes its entry durable the first time this
 // process uses it, even when another upload created it a moment ago: that upload
 // may still be fsyncing episodes/ when this one is ready to answer.
@@ -92,15 +58,19 @@ func (s *Store) hostDir(host string) (string, error) {
 // PutEpisode streams body into the store under episodes/<host>/<sha>, verifying its
 // SHA-256 on the way. However many identical uploads race, exactly one is stored and
 // exactly one gets Created; the others are duplicates. Nothing partial is ever kept.
-// meta.ReceivedAt defaults to now; meta.Size is set from the body.
+// meta.Size is the length the client declared, 0 or less when it did not: that much
+// free space is held before the body is read, the rest as it arrives (space.go). The
+// stored size is the body's. meta.ReceivedAt defaults to now.
 func (s *Store) PutEpisode(ctx context.Context, host, sha string, body io.Reader, maxBytes int64, meta EpisodeMeta) (PutResult, error) {
 	if !validHost(host) || !protocol.ValidSHA256(sha) || !protocol.ValidEpisode(meta.Episode) {
 		return PutResult{}, fmt.Errorf("%w: host %q, episode %q, sha256 %q", ErrBadName, host, meta.Episode, sha)
 	}
-	if err := s.CheckFree(0); err != nil {
+	space, err := s.reserve(min(meta.Size, maxBytes))
+	if err != nil {
 		return PutResult{}, err
 	}
-	tmpName, size, err := s.receive(ctx, sha, body, maxBytes)
+	defer space.release()
+	tmpName, size, err := s.receive(ctx, sha, body, maxBytes, space)
 	if err != nil {
 		return PutResult{}, err
 	}

@@ -61,9 +61,9 @@ func alignedBuf(n int) []byte {
 }
 
 // receive writes body to a new file in tmp/ and returns its name once the body is
-// complete, matches sha, and is on disk. On any error, or a panic in body.Read, the
-// file is already gone.
-func (s *Store) receive(ctx context.Context, sha string, body io.Reader, maxBytes int64) (name string, size int64, err error) {
+// complete, matches sha, and is on disk. Each chunk is covered by space before it is
+// written. On any error, or a panic in body.Read, the file is already gone.
+func (s *Store) receive(ctx context.Context, sha string, body io.Reader, maxBytes int64, space *reservation) (name string, size int64, err error) {
 	if maxBytes < 0 {
 		return "", 0, fmt.Errorf("receive body: negative size limit %d", maxBytes)
 	}
@@ -71,7 +71,7 @@ func (s *Store) receive(ctx context.Context, sha string, body io.Reader, maxByte
 	if err != nil {
 		return "", 0, fmt.Errorf("create upload file: %w", noSpace(err))
 	}
-	p := s.startPipeline(f, direct)
+	p := s.startPipeline(f, direct, space)
 	kept := false
 	defer func() {
 		if perr := p.stop(); perr != nil && err != nil && !errors.Is(err, perr) {
@@ -99,6 +99,10 @@ func (s *Store) receive(ctx context.Context, sha string, body io.Reader, maxByte
 		if size+int64(n) > maxBytes {
 			p.free <- c
 			return "", 0, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, maxBytes)
+		}
+		if err := space.cover(size + int64(n)); err != nil {
+			p.free <- c
+			return "", 0, err
 		}
 		c.n, c.off = n, size
 		p.dispatch(c)
@@ -224,6 +228,7 @@ type pipeline struct {
 	padded bool        // opened for O_DIRECT: the last chunk is written in whole blocks
 	direct atomic.Bool // still O_DIRECT; a refused write turns it off
 	h      hash.Hash
+	space  *reservation
 
 	all                 []*chunk // 1 + the spares taken
 	free, hashQ, writeQ chan *chunk
@@ -238,9 +243,9 @@ type pipeline struct {
 
 // startPipeline takes one chunk, and up to ringSize-1 more while the store's spares
 // have room.
-func (s *Store) startPipeline(f *os.File, direct bool) *pipeline {
+func (s *Store) startPipeline(f *os.File, direct bool, space *reservation) *pipeline {
 	p := &pipeline{
-		s: s, f: f, fd: int(f.Fd()), padded: direct, h: sha256.New(),
+		s: s, f: f, fd: int(f.Fd()), padded: direct, h: sha256.New(), space: space,
 		free:   make(chan *chunk, ringSize),
 		hashQ:  make(chan *chunk, ringSize),
 		writeQ: make(chan *chunk, ringSize),
@@ -303,6 +308,8 @@ func (p *pipeline) writeLoop() {
 		if p.failed() == nil {
 			if err := p.write(c); err != nil {
 				p.fail(err)
+			} else {
+				p.space.wrote(int64(c.n))
 			}
 		}
 		p.release(c)

@@ -49,13 +49,17 @@ type Store struct {
 	dir, episodes, health, tmp string
 	opts                       Options
 
-	// reserved is the bytes that uploads in flight announced (Content-Length).
+	// reserved is the free space that uploads in flight hold and have not yet
+	// written; grantMu makes each grant of it one check (space.go).
 	reserved atomic.Int64
+	grantMu  sync.Mutex
 
 	// direct is whether new uploads are written with O_DIRECT (see probeDirectIO).
 	direct atomic.Bool
 	// pwrite is unix.Pwrite; tests make it fail.
 	pwrite func(fd int, p []byte, offset int64) (int, error)
+	// statfs is unix.Statfs; tests make the disk as full as they need.
+	statfs func(path string, st *unix.Statfs_t) error
 	// spares bounds the chunks uploads hold beyond one each (see spareChunks).
 	spares chan struct{}
 
@@ -86,6 +90,7 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		opts:     opts,
 		spares:   make(chan struct{}, spareChunks),
 		pwrite:   unix.Pwrite,
+		statfs:   unix.Statfs,
 	}
 	for _, d := range []string{dataDir, s.episodes, s.health, s.tmp} {
 		if err := os.MkdirAll(d, dirPerm); err != nil {
@@ -136,42 +141,6 @@ func (s *Store) sweepTmp() (int, error) {
 		}
 	}
 	return len(entries), nil
-}
-
-// CheckFree reports ErrNoSpace when writing need more bytes, on top of what uploads
-// in flight have reserved, would leave less than MinFreeBytes free.
-func (s *Store) CheckFree(need int64) error {
-	free, err := s.FreeBytes()
-	if err != nil {
-		return err
-	}
-	avail := int64(min(free, 1<<62))
-	reserved := s.reserved.Load()
-	if avail-reserved-max(need, 0) < s.opts.MinFreeBytes {
-		return fmt.Errorf("%w: %d bytes free in %s, %d reserved by uploads in flight, need %d and must keep min_free_bytes %d",
-			ErrNoSpace, avail, s.dir, reserved, need, s.opts.MinFreeBytes)
-	}
-	return nil
-}
-
-// Reserve holds n bytes of free space for an upload until release is called, so that
-// concurrent uploads, each fitting alone, cannot together breach MinFreeBytes.
-func (s *Store) Reserve(n int64) (release func(), err error) {
-	n = max(n, 0)
-	if err := s.CheckFree(n); err != nil {
-		return nil, err
-	}
-	s.reserved.Add(n)
-	return func() { s.reserved.Add(-n) }, nil
-}
-
-// FreeBytes is the space available to the (unprivileged) service user.
-func (s *Store) FreeBytes() (uint64, error) {
-	var st unix.Statfs_t
-	if err := unix.Statfs(s.dir, &st); err != nil {
-		return 0, fmt.Errorf("statfs %s: %w", s.dir, err)
-	}
-	return st.Bavail * uint64(st.Bsize), nil
 }
 
 // noSpace lets callers map a full disk or quota to 507 with errors.Is.

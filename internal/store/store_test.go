@@ -164,8 +164,8 @@ func TestBadNamesWriteNothing(t *testing.T) {
 	for _, h := range hosts {
 		_, err := s.PutEpisode(ctx, h, sha, bytes.NewReader(body), 10, EpisodeMeta{Episode: "ep"})
 		check("put host "+h, err)
-		_, _, err = s.Episode(h, sha)
-		check("episode host "+h, err)
+		_, _, err = s.Stored(h, sha, EpisodeMeta{Episode: "ep"})
+		check("stored host "+h, err)
 		check("put health "+h, s.PutHostHealth(h, []byte(`{}`), time.Now()))
 		_, err = s.HostHealth(h)
 		check("get health "+h, err)
@@ -173,38 +173,32 @@ func TestBadNamesWriteNothing(t *testing.T) {
 	for _, e := range episodes {
 		_, err := s.PutEpisode(ctx, "lab-07", sha, bytes.NewReader(body), 10, EpisodeMeta{Episode: e})
 		check("put episode "+e, err)
+		_, _, err = s.Stored("lab-07", sha, EpisodeMeta{Episode: e})
+		check("stored episode "+e, err)
 	}
 	for _, bad := range shas {
 		_, err := s.PutEpisode(ctx, "lab-07", bad, bytes.NewReader(body), 10, EpisodeMeta{Episode: "ep"})
 		check("put sha "+bad, err)
-		_, _, err = s.Episode("lab-07", bad)
-		check("episode sha "+bad, err)
+		_, _, err = s.Stored("lab-07", bad, EpisodeMeta{Episode: "ep"})
+		check("stored sha "+bad, err)
 	}
 	assert.Equal(t, []string{"data/", "data/episodes/", "data/host-health/", "data/tmp/"}, tree(t, parent))
 }
 
-// Concurrent uploads that each fit must not together breach MinFreeBytes. The floor
-// is set relative to the real free space, with margins far above what other processes
-// on the machine change in the meantime.
+// Concurrent uploads that each fit must not together breach MinFreeBytes.
 func TestReserveCountsUploadsInFlight(t *testing.T) {
-	dir := t.TempDir()
-	probe, err := Open(dir, Options{})
-	require.NoError(t, err)
-	free, err := probe.FreeBytes()
-	require.NoError(t, err)
+	t.Parallel()
 	const gib = int64(1 << 30)
-	if free < uint64(8*gib) {
-		t.Skipf("needs 8 GiB free to leave margins, have %d", free)
-	}
-	st, err := Open(dir, Options{MinFreeBytes: int64(free) - 3*gib})
-	require.NoError(t, err)
-	release, err := st.Reserve(2 * gib)
+	st := newStore(t, t.TempDir(), Options{MinFreeBytes: 100 * gib})
+	useFakeDisk(st, 103*gib)
+	first, err := st.reserve(2 * gib)
 	require.NoError(t, err, "one 2 GiB upload fits in the 3 GiB above the floor")
-	_, err = st.Reserve(2 * gib)
+	_, err = st.reserve(2 * gib)
 	require.ErrorIs(t, err, ErrNoSpace, "a second one would not")
 	require.ErrorIs(t, st.CheckFree(2*gib), ErrNoSpace)
-	release()
-	release2, err := st.Reserve(2 * gib)
+	first.release()
+	second, err := st.reserve(2 * gib)
 	require.NoError(t, err, "released space is available again")
-	release2()
+	second.release()
+	assert.Zero(t, st.reserved.Load())
 }
