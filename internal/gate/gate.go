@@ -39,6 +39,8 @@ type Source interface {
 type Options struct {
 	Refresh time.Duration
 	Logger  zerolog.Logger
+	// Now is the clock the sources' refresh times are read from; nil means time.Now.
+	Now func() time.Time
 }
 
 // Decision is the gate's answer for one commit stamp.
@@ -59,11 +61,18 @@ type Stats struct {
 
 // SourceStats describe one source. LastError is empty while the source is healthy.
 type SourceStats struct {
-	Name      string
+	Name string
+	// Kind is protocol.GateSourceAllowlistFile or GateSourceGit ("other" for a source
+	// of neither kind): what the source is, without its path, for /healthz.
+	Kind      string
 	Entries   int
+	Loaded    bool
 	LastOK    time.Time
 	LastError string
-	Errors    uint64
+	// FailingSince is when the refreshes that failed since the last good one began;
+	// zero while the source is fine. Fleet health's gate-stale counts from it.
+	FailingSince time.Time
+	Errors       uint64
 }
 
 // Gate is the merged, live allow-list.
@@ -71,6 +80,7 @@ type Gate struct {
 	sources []Source
 	refresh time.Duration
 	log     zerolog.Logger
+	now     func() time.Time
 	snap    atomic.Pointer[snapshot]
 
 	// refreshMu serializes refreshes so a slow, older load never overwrites a newer one.
@@ -81,11 +91,12 @@ type Gate struct {
 }
 
 type sourceState struct {
-	list    []string
-	loaded  bool
-	lastOK  time.Time
-	lastErr string
-	errors  uint64
+	list         []string
+	loaded       bool
+	lastOK       time.Time
+	lastErr      string
+	failingSince time.Time
+	errors       uint64
 }
 
 // New returns a gate over sources. It holds no list until Refresh or Run loads one.
@@ -94,7 +105,11 @@ func New(sources []Source, opts Options) *Gate {
 		sources: sources,
 		refresh: opts.Refresh,
 		log:     opts.Logger,
+		now:     opts.Now,
 		state:   make([]sourceState, len(sources)),
+	}
+	if g.now == nil {
+		g.now = time.Now
 	}
 	if g.refresh <= 0 {
 		g.refresh = DefaultRefresh
@@ -151,16 +166,19 @@ func (g *Gate) Refresh(ctx context.Context) error {
 
 	g.mu.Lock()
 	before := g.snap.Load()
-	now := time.Now()
+	now := g.now()
 	for i := range g.sources {
 		st := &g.state[i]
 		if errs[i] != nil {
 			st.errors++
 			g.errors++
 			st.lastErr = errs[i].Error()
+			if st.failingSince.IsZero() {
+				st.failingSince = now
+			}
 			continue
 		}
-		st.list, st.loaded, st.lastOK, st.lastErr = lists[i], true, now, ""
+		st.list, st.loaded, st.lastOK, st.lastErr, st.failingSince = lists[i], true, now, "", time.Time{}
 	}
 	after := g.buildLocked()
 	g.snap.Store(after)
@@ -218,12 +236,25 @@ func (g *Gate) Stats() Stats {
 	}
 	for i, st := range g.state {
 		s.Sources[i] = SourceStats{
-			Name:      g.sources[i].Name(),
-			Entries:   len(st.list),
-			LastOK:    st.lastOK,
-			LastError: st.lastErr,
-			Errors:    st.errors,
+			Name:         g.sources[i].Name(),
+			Kind:         kind(g.sources[i]),
+			Entries:      len(st.list),
+			Loaded:       st.loaded,
+			LastOK:       st.lastOK,
+			LastError:    st.lastErr,
+			FailingSince: st.failingSince,
+			Errors:       st.errors,
 		}
 	}
 	return s
+}
+
+func kind(src Source) string {
+	switch src.(type) {
+	case *fileSource:
+		return protocol.GateSourceAllowlistFile
+	case *gitSource:
+		return protocol.GateSourceGit
+	}
+	return "other"
 }

@@ -145,7 +145,8 @@ func TestRefreshMergesSourcesAndKeepsLastGoodList(t *testing.T) {
 	st := g.Stats()
 	assert.Equal(t, uint64(1), st.RefreshErrors)
 	require.Len(t, st.Sources, 2)
-	assert.Equal(t, SourceStats{Name: "a", Entries: 1, LastOK: st.Sources[0].LastOK, LastError: err.Error(), Errors: 1}, st.Sources[0])
+	assert.Equal(t, SourceStats{Name: "a", Kind: "other", Entries: 1, Loaded: true, LastOK: st.Sources[0].LastOK, LastError: err.Error(),
+		FailingSince: st.Sources[0].FailingSince, Errors: 1}, st.Sources[0])
 	assert.False(t, st.Sources[0].LastOK.IsZero())
 	assert.Empty(t, st.Sources[1].LastError)
 
