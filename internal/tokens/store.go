@@ -12,11 +12,13 @@ import (
 )
 
 // Store serves lookups from a tokens file and reloads it when it changes, so that
-// `cis490 token new` takes effect on a running receiver without a restart.
+// `cis490 token new`, `revoke` and `rotate` take effect on a running receiver without a
+// restart. A rotated token's expiry is checked at each lookup, not at reload.
 type Store struct {
 	path     string
 	log      zerolog.Logger
 	interval time.Duration
+	clock    func() time.Time
 	set      atomic.Pointer[Set]
 	due      atomic.Int64 // UnixNano of the next stat
 
@@ -34,10 +36,10 @@ type stamp struct {
 
 // OpenStore loads the tokens file at path; it must load.
 func OpenStore(path string, log zerolog.Logger) (*Store, error) {
-	return openStore(path, log, time.Second)
+	return openStore(path, log, time.Second, time.Now)
 }
 
-func openStore(path string, log zerolog.Logger, interval time.Duration) (*Store, error) {
+func openStore(path string, log zerolog.Logger, interval time.Duration, clock func() time.Time) (*Store, error) {
 	st, err := statFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("tokens file: %w", err)
@@ -46,23 +48,24 @@ func openStore(path string, log zerolog.Logger, interval time.Duration) (*Store,
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{path: path, log: log, interval: interval, seen: st}
+	s := &Store{path: path, log: log, interval: interval, clock: clock, seen: st}
 	s.set.Store(set)
-	s.due.Store(time.Now().Add(interval).UnixNano())
+	s.due.Store(clock().Add(interval).UnixNano())
 	return s, nil
 }
 
 // Len is how many tokens the file held at its last good load.
 func (s *Store) Len() int { return s.set.Load().Len() }
 
-// Lookup returns the identity of token, first reloading the file if it changed (checked
-// at most once per interval, by one caller; the others use the current set meanwhile).
+// Lookup returns the identity of a live token, first reloading the file if it changed
+// (checked at most once per interval, by one caller; the others use the current set
+// meanwhile).
 func (s *Store) Lookup(token string) (Identity, bool) {
-	now := time.Now().UnixNano()
-	if due := s.due.Load(); now >= due && s.due.CompareAndSwap(due, now+int64(s.interval)) {
+	now := s.clock()
+	if due := s.due.Load(); now.UnixNano() >= due && s.due.CompareAndSwap(due, now.UnixNano()+int64(s.interval)) {
 		s.refresh()
 	}
-	return s.set.Load().Lookup(token)
+	return s.set.Load().Lookup(token, now)
 }
 
 // refresh keeps the last good set when the file is gone or broken: a typo while editing

@@ -30,7 +30,7 @@ func newStore(t *testing.T, interval time.Duration) (*Store, string, string, *te
 	tok, err := Append(path, Identity{Host: "lab-01"}, now)
 	require.NoError(t, err)
 	logs := &testutil.SyncBuffer{}
-	s, err := openStore(path, zerolog.New(logs), interval)
+	s, err := openStore(path, zerolog.New(logs), interval, time.Now)
 	require.NoError(t, err)
 	return s, path, tok, logs
 }
@@ -108,4 +108,51 @@ func TestOpenStoreNeedsAGoodFile(t *testing.T) {
 	require.NoError(t, os.WriteFile(bad, []byte("[[token]]\nhost = \"lab-01\"\n"), 0o600))
 	_, err = OpenStore(bad, zerolog.Nop())
 	assert.ErrorContains(t, err, "entry 1")
+}
+
+// A revocation takes effect on a running receiver: the reload drops what the file no
+// longer holds.
+func TestStorePicksUpRevoke(t *testing.T) {
+	s, path, first, _ := newStore(t, time.Millisecond)
+	second, err := Append(path, Identity{Host: "lab-02"}, now)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { _, ok := s.Lookup(second); return ok }, 5*time.Second, time.Millisecond)
+
+	_, err = Revoke(path, Selector{Host: "lab-01"})
+	require.NoError(t, err)
+	assert.Eventually(t, func() bool { _, ok := s.Lookup(first); return !ok }, 5*time.Second, time.Millisecond)
+	_, ok := s.Lookup(second)
+	assert.True(t, ok)
+	assert.Equal(t, 1, s.Len())
+}
+
+// A rotated token stops working when its grace ends by the store's clock, with no
+// change to the file at that moment.
+func TestStoreRefusesExpiredTokens(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens.toml")
+	old, err := Append(path, Identity{Host: "lab-07"}, now)
+	require.NoError(t, err)
+	rot, err := Rotate(path, "lab-07", now, time.Hour)
+	require.NoError(t, err)
+
+	var mu sync.Mutex
+	clock := now
+	s, err := openStore(path, zerolog.Nop(), time.Hour, func() time.Time { mu.Lock(); defer mu.Unlock(); return clock })
+	require.NoError(t, err)
+	set := func(t time.Time) { mu.Lock(); clock = t; mu.Unlock() }
+	for _, tc := range []struct {
+		at      time.Time
+		old, nu bool
+	}{
+		{now, true, true},
+		{now.Add(time.Hour - time.Second), true, true},
+		{now.Add(time.Hour), false, true},
+		{now.Add(30 * 24 * time.Hour), false, true},
+	} {
+		set(tc.at)
+		_, ok := s.Lookup(old)
+		assert.Equal(t, tc.old, ok, "old token at %s", tc.at)
+		_, ok = s.Lookup(rot.Token)
+		assert.Equal(t, tc.nu, ok, "new token at %s", tc.at)
+	}
 }

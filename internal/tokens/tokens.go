@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,6 +25,9 @@ import (
 const tokenPrefix = "c490_"
 
 var adminRE = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
+
+// idRE leaves out "_", so a token (c490_…) pasted as an id is refused.
+var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$`)
 
 // Identity is who a token speaks for: a lab host, or an admin. Exactly one is set.
 type Identity struct {
@@ -93,27 +97,52 @@ func Hash(token string) string {
 
 // Set is the parsed content of a tokens file.
 type Set struct {
-	byHash map[string]Identity
+	entries []Entry        // in file order
+	byHash  map[string]int // index into entries
 }
 
-// Lookup returns the identity of token. A map lookup on the hash needs no constant-time
-// comparison: its timing could only tell about the hash of the guess, not a stored token.
-func (s *Set) Lookup(token string) (Identity, bool) {
+// Entry is one token of the file, as `token list` shows it: never its hash.
+type Entry struct {
+	Identity
+	// ID names the entry for `token revoke --id`. Entries written before ids were kept
+	// get one derived from the hash (its first 8 hex digits, more on a clash): it says
+	// nothing about the token.
+	ID      string
+	Created time.Time // zero: written before creation times were kept
+	Expires time.Time // zero: never; set by `token rotate` on the tokens it replaces
+	hash    string
+}
+
+// Live reports whether the entry's token is still accepted at now.
+func (e Entry) Live(now time.Time) bool { return e.Expires.IsZero() || now.Before(e.Expires) }
+
+// Lookup returns the identity of a token that is live at now. A map lookup on the hash
+// needs no constant-time comparison: its timing could only tell about the hash of the
+// guess, not a stored token.
+func (s *Set) Lookup(token string, now time.Time) (Identity, bool) {
 	if token == "" {
 		return Identity{}, false
 	}
-	id, ok := s.byHash[Hash(token)]
-	return id, ok
+	i, ok := s.byHash[Hash(token)]
+	if !ok || !s.entries[i].Live(now) {
+		return Identity{}, false
+	}
+	return s.entries[i].Identity, true
 }
 
-// Len is the number of tokens.
-func (s *Set) Len() int { return len(s.byHash) }
+// Len is the number of tokens, expired ones included.
+func (s *Set) Len() int { return len(s.entries) }
+
+// Entries returns a copy of the entries, in file order.
+func (s *Set) Entries() []Entry { return slices.Clone(s.entries) }
 
 type fileEntry struct {
+	ID      string    `toml:"id"`
 	SHA256  string    `toml:"sha256"`
 	Host    string    `toml:"host"`
 	Admin   string    `toml:"admin"`
 	Created time.Time `toml:"created"`
+	Expires time.Time `toml:"expires"`
 }
 
 type fileDoc struct {
@@ -126,8 +155,8 @@ func Parse(data []byte, name string) (*Set, error) {
 	if err := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields().Decode(&doc); err != nil {
 		return nil, fmt.Errorf("tokens file %s: %s", name, describe(err))
 	}
-	s := &Set{byHash: make(map[string]Identity, len(doc.Token))}
-	entryOf := make(map[string]int, len(doc.Token))
+	s := &Set{entries: make([]Entry, 0, len(doc.Token)), byHash: make(map[string]int, len(doc.Token))}
+	idOf := make(map[string]int, len(doc.Token)) // explicit id → entry number
 	for i, e := range doc.Token {
 		n := i + 1
 		if !protocol.ValidSHA256(e.SHA256) {
@@ -137,13 +166,44 @@ func Parse(data []byte, name string) (*Set, error) {
 		if err != nil {
 			return nil, fmt.Errorf("tokens file %s: entry %d: %w", name, n, err)
 		}
-		if prev, dup := entryOf[e.SHA256]; dup {
-			return nil, fmt.Errorf("tokens file %s: entry %d: duplicate sha256, already in entry %d", name, n, prev)
+		if prev, dup := s.byHash[e.SHA256]; dup {
+			return nil, fmt.Errorf("tokens file %s: entry %d: duplicate sha256, already in entry %d", name, n, prev+1)
 		}
-		entryOf[e.SHA256] = n
-		s.byHash[e.SHA256] = id
+		if e.ID != "" {
+			if !idRE.MatchString(e.ID) {
+				return nil, fmt.Errorf("tokens file %s: entry %d: id %s must be 1 to 64 letters, digits, dots or hyphens", name, n, quote(e.ID))
+			}
+			if prev, dup := idOf[e.ID]; dup {
+				return nil, fmt.Errorf("tokens file %s: entry %d: duplicate id %q, already in entry %d", name, n, e.ID, prev)
+			}
+			idOf[e.ID] = n
+		}
+		s.byHash[e.SHA256] = i
+		s.entries = append(s.entries, Entry{Identity: id, ID: e.ID, Created: e.Created, Expires: e.Expires, hash: e.SHA256})
+	}
+	// Derived after every explicit id is known, so that a derived one never takes
+	// an id the file gives another entry.
+	for i := range s.entries {
+		if s.entries[i].ID == "" {
+			s.entries[i].ID = freeID(s.entries[i].hash, func(id string) bool { _, ok := idOf[id]; return ok })
+			idOf[s.entries[i].ID] = i + 1
+		}
 	}
 	return s, nil
+}
+
+// freeID is the shortest prefix of hash, at least 8 hex digits, that is not taken.
+func freeID(hash string, taken func(string) bool) string {
+	for n := 8; n < len(hash); n++ {
+		if !taken(hash[:n]) {
+			return hash[:n]
+		}
+	}
+	return hash
+}
+
+func (s *Set) hasID(id string) bool {
+	return slices.ContainsFunc(s.entries, func(e Entry) bool { return e.ID == id })
 }
 
 func describe(err error) string {

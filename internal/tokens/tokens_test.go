@@ -46,14 +46,14 @@ func TestAppendLoadLookup(t *testing.T) {
 	set, err := Load(path)
 	require.NoError(t, err)
 	assert.Equal(t, 2, set.Len())
-	id, ok := set.Lookup(hostTok)
+	id, ok := set.Lookup(hostTok, now)
 	assert.True(t, ok)
 	assert.Equal(t, Identity{Host: "lab-07"}, id)
-	id, ok = set.Lookup(adminTok)
+	id, ok = set.Lookup(adminTok, now)
 	assert.True(t, ok)
 	assert.Equal(t, Identity{Admin: "alice"}, id)
 	for _, bad := range []string{"", "c490_nope", hostTok + "x", Hash(hostTok)} {
-		_, ok := set.Lookup(bad)
+		_, ok := set.Lookup(bad, now)
 		assert.False(t, ok, bad)
 	}
 
@@ -68,7 +68,7 @@ func TestAppendLoadLookup(t *testing.T) {
 	require.NoError(t, err)
 	text := string(data)
 	assert.True(t, strings.HasPrefix(text, "# cis490 tokens: only SHA-256 hashes"), text)
-	assert.Contains(t, text, "[[token]]\nsha256 = \""+Hash(hostTok)+"\"\nhost = \"lab-07\"\ncreated = 2026-11-28T18:00:00Z\n")
+	assert.Contains(t, text, "[[token]]\nid = \""+Hash(hostTok)[:8]+"\"\nsha256 = \""+Hash(hostTok)+"\"\nhost = \"lab-07\"\ncreated = 2026-11-28T18:00:00Z\n")
 	assert.Contains(t, text, "admin = \"alice\"")
 	assert.NotContains(t, text, hostTok)
 	assert.NotContains(t, text, adminTok)
@@ -90,9 +90,9 @@ func TestAppendKeepsCommentsAndTightensMode(t *testing.T) {
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
 	set, err := Load(path)
 	require.NoError(t, err)
-	_, ok := set.Lookup(tok)
+	_, ok := set.Lookup(tok, now)
 	assert.True(t, ok)
-	_, ok = set.Lookup("old")
+	_, ok = set.Lookup("old", now)
 	assert.True(t, ok)
 }
 
@@ -132,7 +132,7 @@ func TestAppendConcurrent(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, n, set.Len())
 	for i, tok := range toks {
-		id, ok := set.Lookup(tok)
+		id, ok := set.Lookup(tok, now)
 		assert.True(t, ok, i)
 		assert.Equal(t, fmt.Sprintf("lab-%02d", i), id.Host)
 	}
@@ -171,8 +171,8 @@ func TestParse(t *testing.T) {
 			set, err := Parse([]byte(tc.data), "/etc/cis490/tokens.toml")
 			if tc.want == nil {
 				require.NoError(t, err)
-				for _, id := range set.byHash {
-					assert.Equal(t, strings.ToLower(id.Host), id.Host)
+				for _, e := range set.Entries() {
+					assert.Equal(t, strings.ToLower(e.Host), e.Host)
 				}
 				return
 			}
