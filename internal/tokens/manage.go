@@ -8,9 +8,16 @@ import (
 	"github.com/cis490/cis490/internal/protocol"
 )
 
-// ErrNoMatch is returned when a revocation or rotation finds no token to act on; the
-// file is then left as it was.
+// ErrNoMatch is what a revocation or rotation that finds no token to act on returns
+// (errors.Is); the file is then left as it was.
 var ErrNoMatch = errors.New("no token matched")
+
+// noMatch is an ErrNoMatch whose message says what was looked for, in place of the
+// sentinel's words rather than after them.
+type noMatch struct{ msg string }
+
+func (e noMatch) Error() string        { return e.msg }
+func (e noMatch) Is(target error) bool { return target == ErrNoMatch }
 
 // Selector picks the entries `token revoke` removes: exactly one field is set.
 type Selector struct {
@@ -80,7 +87,7 @@ func Revoke(path string, sel Selector) ([]Entry, error) {
 			}
 		}
 		if len(removed) == 0 {
-			return nil, fmt.Errorf("%w: no token %s in %s; nothing was changed", ErrNoMatch, sel, path)
+			return nil, noMatch{fmt.Sprintf("no token %s in %s; nothing was changed", sel, path)}
 		}
 		return kept, nil
 	})
@@ -132,8 +139,8 @@ func Rotate(path, host string, now time.Time, grace time.Duration) (Rotation, er
 			want = append(want, e)
 		}
 		if len(rot.Old) == 0 {
-			return nil, fmt.Errorf("%w: no live token of host %s in %s to rotate; mint its first with `cis490 token new --host %s`",
-				ErrNoMatch, id.Host, path, id.Host)
+			return nil, noMatch{fmt.Sprintf("no live token of host %s in %s to rotate; mint its first with `cis490 token new --host %s`",
+				id.Host, path, id.Host)}
 		}
 		rot.Token, rot.New, err = set.newEntry(id, now)
 		if err != nil {
