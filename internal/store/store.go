@@ -76,8 +76,9 @@ const dirPerm = 0o750
 const maxLoggedPaths = 20
 
 // Open prepares dataDir and sweeps tmp/: anything there is an upload or a report
-// that a crash interrupted, and nothing refers to it. Only one Store may use a
-// data dir at a time, or the sweep would delete the other's uploads in flight.
+// that a crash interrupted, and nothing refers to it. It gives each episode that a
+// crash left without a sidecar a placeholder one (sidecar.go). Only one Store may use
+// a data dir at a time, or the sweep would delete the other's uploads in flight.
 func Open(dataDir string, opts Options) (*Store, error) {
 	if dataDir == "" {
 		return nil, errors.New("open store: no data directory given; set serve.data_dir")
