@@ -108,8 +108,42 @@ func TestFilterAndSince(t *testing.T) {
 	assert.True(t, since.Equal(t0))
 	_, err = ParseSince("yesterday", t0)
 	assert.ErrorContains(t, err, "RFC 3339")
-	_, err = ParseSince("-2h", t0)
-	assert.Error(t, err)
+	since, err = ParseSince("-2h", t0)
+	require.NoError(t, err)
+	assert.Equal(t, t0.Add(-2*time.Hour), since, "a signed duration back means the same")
+	since, err = ParseSince("", t0)
+	require.NoError(t, err)
+	assert.True(t, since.IsZero(), "no --since, no bound")
+}
+
+// One parser for every time a command takes: --since and fleet-health check --now.
+func TestParseTime(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in   string
+		want time.Time
+	}{
+		{"+1h", t0.Add(time.Hour)},
+		{"-30m", t0.Add(-30 * time.Minute)},
+		{"2h", t0.Add(-2 * time.Hour)},
+		{"+1d2h", t0.Add(26 * time.Hour)},
+		{"-3d", t0.Add(-72 * time.Hour)},
+		{" +90s ", t0.Add(90 * time.Second)},
+		{"2026-11-28T19:00:00+01:00", t0},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := ParseTime(tc.in, t0)
+			require.NoError(t, err)
+			assert.True(t, tc.want.Equal(got), "got %v", got)
+		})
+	}
+	for _, in := range []string{"", "+", "-", "tomorrow", "+-1h", "--1h", "+1x", "1h+"} {
+		t.Run("bad "+in, func(t *testing.T) {
+			_, err := ParseTime(in, t0)
+			require.Error(t, err)
+			assert.ErrorContains(t, err, "+1h ahead")
+		})
+	}
 }
 
 func appendRaw(t *testing.T, path, s string) {

@@ -25,19 +25,35 @@ func (f Filter) Match(a Alert) bool {
 		(f.Status == "" || strings.EqualFold(f.Status, a.Status))
 }
 
-// ParseSince reads a --since or ?since= value: an RFC 3339 time, or a duration back
-// from now (2h, 90m, 3d).
+// ParseSince reads a --since or ?since= value (ParseTime); empty is no bound.
 func ParseSince(s string, now time.Time) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
+	if strings.TrimSpace(s) == "" {
 		return time.Time{}, nil
 	}
+	t, err := ParseTime(s, now)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("since %w", err)
+	}
+	return t, nil
+}
+
+// ParseTime reads a time as the commands take one (alerts tail --since, fleet-health
+// check --now): an RFC 3339 time, or a duration relative to now — "+1h" ahead, "-30m"
+// back, and without a sign back too ("2h", "3d"), as --since has always read it.
+func ParseTime(s string, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, nil
 	}
-	d, err := config.ParseDuration(s)
-	if err != nil || d < 0 {
-		return time.Time{}, fmt.Errorf("since %q: want an RFC 3339 time (2026-11-28T18:00:00Z) or a duration back from now (2h, 3d)", s)
+	sign, rest := time.Duration(-1), s
+	if r, ok := strings.CutPrefix(s, "+"); ok {
+		sign, rest = 1, r
+	} else if r, ok := strings.CutPrefix(s, "-"); ok {
+		rest = r
 	}
-	return now.Add(-d), nil
+	d, err := config.ParseDuration(rest)
+	if err != nil || d < 0 || rest == "" {
+		return time.Time{}, fmt.Errorf("%q: want an RFC 3339 time (2026-11-28T18:00:00Z) or one relative to now (+1h ahead; -30m, 2h or 3d back)", s)
+	}
+	return now.Add(sign * d), nil
 }
