@@ -139,3 +139,29 @@ func trimTimes(s []string) []string {
 	}
 	return s
 }
+
+// A doctor report that warns reaches the real Alertmanager as a warning, not paged as
+// critical: the label comes from the one severity table.
+func TestAlertmanagerGetsAWarningReportAsAWarning(t *testing.T) {
+	t.Parallel()
+	url := startAlertmanager(t)
+	f := newFleet(t)
+	f.cfg.AlertmanagerURL = url
+	f.notifier = NewNotifier(f.cfg, zerolog.New(zerolog.NewTestWriter(t)))
+	now := time.Now().UTC().Truncate(time.Second)
+	f.heartbeats("lab-07", now.Add(-3*time.Hour), now, mins(5))
+	f.report("lab-07", "warn", now.Add(-time.Hour), "client-cert")
+	res := f.check(now)
+	require.Equal(t, []string{"firing lab-07/report-warning"}, trimTimes(statuses(res.Notifications)))
+	assert.Equal(t, Warning, res.Notifications[0].Severity, "the alerts.jsonl line says it too")
+
+	var got []amGot
+	require.Eventually(t, func() bool {
+		var err error
+		got, err = amAlerts(url)
+		return err == nil && len(got) == 1
+	}, 10*time.Second, 50*time.Millisecond, "the firing alert never showed in Alertmanager")
+	assert.Equal(t, map[string]string{"alertname": "Cis490ReportWarning", "host": "lab-07", "symptom": "report-warning", "severity": "warning"}, got[0].Labels)
+	assert.Contains(t, got[0].Annotations["summary"], "warns: client-cert: client-cert is broken")
+	assert.Equal(t, "active", got[0].Status.State)
+}

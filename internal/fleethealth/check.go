@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -29,6 +30,10 @@ type Options struct {
 	Config     config.FleetHealth
 	DataDir    string // the receiver's serve.data_dir
 	AlertsPath string // config.Config.AlertsPath()
+	// TokensFile is serve.tokens_file. Its host tokens are the roster: the hosts
+	// expected, whether or not they sent a request. Empty is open mode: the roster is
+	// the hosts seen in the window.
+	TokensFile string
 	// Now is the evaluation time; zero means the clock's.
 	Now    time.Time
 	DryRun bool
@@ -50,6 +55,11 @@ type Result struct {
 	// They are not tracked: a new host with a bad token shows up here.
 	Unproven      []string `json:"unproven_hosts,omitempty"`
 	UnprovenCount int      `json:"unproven_count,omitempty"`
+	// RefusedHandshakes are TLS handshakes refused for a certificate that named no
+	// host (or none at all), by remote address and reason, latest first (at most 20;
+	// RefusedHandshakesCount counts all). Not tracked either.
+	RefusedHandshakes      []RefusedHandshake `json:"refused_handshakes,omitempty"`
+	RefusedHandshakesCount int                `json:"refused_handshakes_count,omitempty"`
 	// StateError says why the open alerts are unknown: the alert state could not be
 	// read (Snapshot only; Check fails instead).
 	StateError string `json:"state_error,omitempty"`
@@ -59,8 +69,10 @@ type Result struct {
 const (
 	HostOK       = "ok"
 	HostAlerting = "alerting"
-	// HostInactive: no request within the active window; listed while it still has
-	// open alerts (a check closes them as expired).
+	// HostSilenced: every symptom the host shows is silenced (alerts silence).
+	HostSilenced = "silenced"
+	// HostInactive: no request within the active window: a roster host not yet
+	// overdue, or one listed while it still has open alerts (a check closes them).
 	HostInactive = "inactive"
 )
 
@@ -79,6 +91,9 @@ type Row struct {
 	Report     *Report     `json:"report"`
 	Symptoms   []Finding   `json:"symptoms"`
 	OpenAlerts []OpenAlert `json:"open_alerts"`
+	// Silence is, when Status is silenced, the silence that ends first of those
+	// holding its symptoms back: alerts flow again from its until.
+	Silence *SilenceRef `json:"silence,omitempty"`
 }
 
 // OpenAlert is an alert the state holds open.
@@ -88,6 +103,7 @@ type OpenAlert struct {
 	Announced    bool      `json:"announced"`
 	LastNotified time.Time `json:"last_notified,omitzero"`
 	Summary      string    `json:"summary"`
+	Flapping     bool      `json:"flapping,omitempty"`
 }
 
 // ErrNoIndex means the data folder has no request index: not a receiver's.
@@ -122,22 +138,26 @@ func Check(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	in, err := inputs(opts, now)
+	if err != nil {
+		return nil, err
+	}
 	// alerts.jsonl is the record of what was notified; the state only remembers it.
-	recent, logErr := alerts.Recent(opts.AlertsPath, recentFrom(now, opts.Config.RepeatInterval))
+	recent, logErr := alerts.Recent(opts.AlertsPath, recentFrom(now, max(opts.Config.RepeatInterval, opts.Config.GoneRepeatInterval)))
 	if logErr != nil && opts.DryRun {
 		return nil, fmt.Errorf("%w (fleet_health.alerts_file): fleet-health check must read it to know what was notified", logErr)
 	}
 	st.adopt(recent, now)
-	evals, stats, unproven, err := evaluateFleet(opts.DataDir, opts.Config, now, st, opts.Logger)
+	fe, err := evaluateFleet(opts.DataDir, opts.Config, now, st, in, opts.Logger)
 	if err != nil {
 		return nil, err
 	}
-	lines := st.step(evals, now, opts.Config.RepeatInterval)
+	lines := st.step(fe.evals, now, policy{repeat: opts.Config.RepeatInterval, roster: in.roster != nil})
 	res := &Result{
 		Now: now, WindowFrom: now.Add(-opts.Config.ActiveWindow), DryRun: opts.DryRun,
-		Hosts: rows(evals, st), Notifications: lines, Index: stats,
+		Hosts: rows(fe.evals, st), Notifications: lines, Index: fe.stats,
 	}
-	res.withUnproven(unproven)
+	res.withUntracked(fe)
 	logRun(opts.Logger, res)
 	if opts.DryRun {
 		return res, nil
@@ -152,7 +172,7 @@ func Check(ctx context.Context, opts Options) (*Result, error) {
 	}
 	// Syslog, Alertmanager and the webhook need no disk: a full one must not
 	// silence them too.
-	opts.Notifier.notify(ctx, lines, openForAM(st, now))
+	opts.Notifier.notify(ctx, lines, openForAM(st, fe.evals, now))
 	if err != nil {
 		return nil, fmt.Errorf("%w (fleet_health.alerts_file): %d notification(s) not written there are tried again at the next run, and were forwarded to syslog, Alertmanager and the webhook where configured; free space on its disk, or make fleet_health.alerts_file a file fleet-health check can write",
 			err, len(lines))
@@ -163,71 +183,200 @@ func Check(ctx context.Context, opts Options) (*Result, error) {
 	return res, nil
 }
 
-// Snapshot evaluates the fleet as of now without touching anything: GET /v1/fleet.
-// Its open alerts are those the last check left open. A state that cannot be read
-// does not keep the fleet from being shown: the rows come without open alerts, and
-// StateError says why.
-func Snapshot(dataDir string, cfg config.FleetHealth, now time.Time, log zerolog.Logger) (*Result, error) {
+// Snapshot evaluates the fleet as of opts.Now (zero: the clock's) without touching
+// anything: GET /v1/fleet. Its open alerts are those the last check left open. A state
+// that cannot be read does not keep the fleet from being shown: the rows come without
+// open alerts, and StateError says why.
+func Snapshot(opts Options) (*Result, error) {
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
 	now = now.UTC()
-	st, stateErr := loadState(statePath(dataDir))
+	st, stateErr := loadState(statePath(opts.DataDir))
 	if stateErr != nil {
 		st = newState()
 	}
-	evals, stats, unproven, err := evaluateFleet(dataDir, cfg, now, st, log)
+	in, err := inputs(opts, now)
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Now: now, WindowFrom: now.Add(-cfg.ActiveWindow), DryRun: true, Hosts: rows(evals, st), Index: stats}
+	fe, err := evaluateFleet(opts.DataDir, opts.Config, now, st, in, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Now: now, WindowFrom: now.Add(-opts.Config.ActiveWindow), DryRun: true, Hosts: rows(fe.evals, st), Index: fe.stats}
 	if stateErr != nil {
 		res.StateError = "open alerts unknown: " + stateErr.Error()
 	}
-	return res.withUnproven(unproven), nil
+	return res.withUntracked(fe), nil
+}
+
+// inputs gathers what an evaluation needs beyond the index: the roster and the
+// silences.
+func inputs(opts Options, now time.Time) (fleetInputs, error) {
+	return fleetInputs{}, nil
+}
+
+// fleetInputs are what an evaluation knows beyond the index and the reports.
+type fleetInputs struct {
+	// roster maps each host with a host token to its token's creation (zero when
+	// unknown); nil is open mode: the roster is the hosts seen in the window.
+	roster map[string]time.Time
+	// silenced finds the silence matching a host's symptom now; nil matches nothing.
+	silenced func(host, symptom string) (SilenceRef, bool)
+}
+
+// fleetEval is one evaluation of the fleet.
+type fleetEval struct {
+	evals    map[string]*evaluation
+	stats    ReadStats
+	unproven []string
+	unnamed  []RefusedHandshake
 }
 
 // evaluateFleet reads the index over the active window, back from now. That bounds
 // fatal-only's "since the last 2xx" by the window too: a host refused for longer than
 // it shows the refusals within it, which is enough to fire.
-func evaluateFleet(dataDir string, cfg config.FleetHealth, now time.Time, st *State, log zerolog.Logger) (map[string]*evaluation, ReadStats, []string, error) {
-	facts, stats, err := readWindow(indexDir(dataDir), now.Add(-cfg.ActiveWindow), now)
+func evaluateFleet(dataDir string, cfg config.FleetHealth, now time.Time, st *State, in fleetInputs, log zerolog.Logger) (*fleetEval, error) {
+	wf, stats, err := readWindow(indexDir(dataDir), now.Add(-cfg.ActiveWindow), now)
 	if err != nil {
-		return nil, stats, nil, err
+		return nil, err
 	}
 	if stats.Skipped > 0 {
 		log.Warn().Int("skipped", stats.Skipped).Msg("the request index has lines that are not entries (torn or garbage); they were skipped")
 	}
-	evals := make(map[string]*evaluation, len(facts))
-	var unproven []string
-	for host, f := range facts {
+	out := &fleetEval{evals: map[string]*evaluation{}, stats: stats, unnamed: unnamedHandshakes(wf)}
+	for host, f := range wf.hosts {
 		// Anyone who reaches the port can send a request that claims any host and is
-		// refused 401. Such lines count only for a host that also proved who it is
-		// within the window (a token revoked since), never to make one up or keep
-		// one alive.
-		if !f.verified {
-			unproven = append(unproven, host)
+		// refused 401, or a certificate that names any host. Such lines count only for
+		// a host that is tracked (it proved who it is within the window, or it has a
+		// host token), never to make one up or keep one alive.
+		if in.roster != nil {
+			if _, ok := in.roster[host]; !ok {
+				out.unproven = append(out.unproven, host)
+			}
 			continue
 		}
-		rep, err := readReport(dataDir, host)
-		if err != nil {
-			log.Warn().Err(err).Msg("doctor report skipped")
+		if !f.verified {
+			out.unproven = append(out.unproven, host)
+			continue
 		}
-		first := f.firstSeen
-		if hs := st.Hosts[host]; hs != nil && !hs.FirstSeen.IsZero() && hs.FirstSeen.Before(first) {
-			first = hs.FirstSeen
+		out.evals[host] = activeHost(dataDir, f, st.Hosts[host], now, cfg, log)
+	}
+	for host, created := range in.roster {
+		f := wf.hosts[host]
+		if f != nil && f.verified {
+			out.evals[host] = activeHost(dataDir, f, st.Hosts[host], now, cfg, log)
+		} else {
+			out.evals[host] = quietHost(host, f, created, st.Hosts[host], now, cfg)
 		}
-		f.firstSeen = first
-		evals[host] = &evaluation{facts: f, report: rep, findings: evaluate(f, rep, first, now, cfg)}
 	}
-	if len(unproven) > 0 {
-		slices.Sort(unproven)
-		log.Info().Int("count", len(unproven)).Strs("hosts", unproven[:min(len(unproven), 10)]).
-			Msg("ignoring hosts seen only in requests refused without a valid token or certificate; `cis490 doctor` on a new host tells whether its token is accepted")
+	for host, ev := range out.evals {
+		heldTLS(ev, st.Hosts[host])
+		for i := range ev.findings {
+			fd := &ev.findings[i]
+			fd.Severity = Severity(fd.Symptom)
+			if in.silenced != nil {
+				if ref, ok := in.silenced(host, fd.Symptom); ok {
+					fd.Silence = &ref
+				}
+			}
+		}
 	}
-	return evals, stats, unproven, nil
+	if len(out.unproven) > 0 {
+		slices.Sort(out.unproven)
+		log.Info().Int("count", len(out.unproven)).Strs("hosts", out.unproven[:min(len(out.unproven), 10)]).
+			Msg("ignoring hosts not tracked (no host token, or seen only in requests or handshakes refused without a valid token or certificate); `cis490 doctor` on a new host tells whether it is accepted")
+	}
+	return out, nil
 }
 
-// withUnproven notes the unproven names in res, at most 20 of them.
-func (res *Result) withUnproven(names []string) *Result {
-	res.Unproven, res.UnprovenCount = names[:min(len(names), 20)], len(names)
+// activeHost evaluates a tracked host that sent a request within the window.
+func activeHost(dataDir string, f *hostFacts, hs *HostState, now time.Time, cfg config.FleetHealth, log zerolog.Logger) *evaluation {
+	rep, err := readReport(dataDir, f.host)
+	if err != nil {
+		log.Warn().Err(err).Msg("doctor report skipped")
+	}
+	if hs != nil && !hs.FirstSeen.IsZero() && hs.FirstSeen.Before(f.firstSeen) {
+		f.firstSeen = hs.FirstSeen
+	}
+	return &evaluation{facts: f, report: rep, active: true, lastSeen: f.lastSeen,
+		findings: evaluate(f, rep, f.firstSeen, now, cfg)}
+}
+
+// quietHost evaluates a roster host without a request that got through in the window:
+// silent (from its last request, or from when it was expected) and tls-refused are
+// all that can be told of it. f holds what refused lines named it, if any.
+func quietHost(host string, f *hostFacts, created time.Time, hs *HostState, now time.Time, cfg config.FleetHealth) *evaluation {
+	ev := &evaluation{facts: f, rosterSince: now, judged: []string{Silent, TLSRefused}}
+	if hs != nil {
+		ev.lastSeen = hs.LastSeen
+		if !hs.RosterSince.IsZero() {
+			ev.rosterSince = hs.RosterSince
+		}
+	}
+	expected := created
+	if expected.IsZero() {
+		expected = ev.rosterSince
+	}
+	if found := quietSilent(host, ev.lastSeen, expected, now, cfg); found != nil {
+		ev.findings = append(ev.findings, *found)
+	}
+	if f != nil {
+		if found := tlsRefused(f); found != nil {
+			ev.findings = append(ev.findings, *found)
+		}
+	}
+	return ev
+}
+
+// heldTLS keeps tls-refused open, as the state holds it, until the host's next request
+// that gets through, though its refused handshakes have left the window: a host
+// refused for longer than that is still refused.
+func heldTLS(ev *evaluation, hs *HostState) {
+	if hs == nil || hs.Alerts[TLSRefused] == nil || slices.ContainsFunc(ev.findings, func(f Finding) bool { return f.Symptom == TLSRefused }) {
+		return
+	}
+	a := hs.Alerts[TLSRefused]
+	if ev.lastSeen.After(a.Since) {
+		return
+	}
+	ev.findings = append(ev.findings, Finding{Symptom: TLSRefused, Since: a.Since, Summary: a.Summary,
+		Evidence: map[string]any{"held": "no request of the host has got through since its handshakes were refused"}})
+	slices.SortStableFunc(ev.findings, func(a, b Finding) int { return symptomOrder(a.Symptom) - symptomOrder(b.Symptom) })
+}
+
+func symptomOrder(sym string) int {
+	if i := slices.Index(Symptoms, sym); i >= 0 {
+		return i
+	}
+	return len(Symptoms)
+}
+
+// unnamedHandshakes lists the refused handshakes whose certificate named no host,
+// latest first.
+func unnamedHandshakes(wf *windowFacts) []RefusedHandshake {
+	out := make([]RefusedHandshake, 0, len(wf.unnamed))
+	for _, r := range wf.unnamed {
+		out = append(out, *r)
+	}
+	slices.SortFunc(out, func(a, b RefusedHandshake) int {
+		if c := b.Last.Compare(a.Last); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Remote+" "+a.Reason, b.Remote+" "+b.Reason)
+	})
+	return out
+}
+
+// withUntracked notes what is not tracked in res, at most 20 of each.
+func (res *Result) withUntracked(fe *fleetEval) *Result {
+	res.Unproven, res.UnprovenCount = fe.unproven[:min(len(fe.unproven), 20)], len(fe.unproven)
+	res.RefusedHandshakes, res.RefusedHandshakesCount = fe.unnamed[:min(len(fe.unnamed), 20)], len(fe.unnamed)
+	if len(res.RefusedHandshakes) == 0 {
+		res.RefusedHandshakes = nil
+	}
 	return res
 }
 
@@ -242,20 +391,26 @@ func rows(evals map[string]*evaluation, st *State) []Row {
 	out := make([]Row, 0, len(hosts))
 	for _, host := range hosts {
 		r := Row{Host: host, Status: HostInactive, Symptoms: []Finding{}, OpenAlerts: []OpenAlert{}}
+		hs := st.Hosts[host]
 		if ev := evals[host]; ev != nil {
-			f := ev.facts
-			r.LastSeen, r.LastRoute, r.LastStatus, r.Commit = f.lastSeen, f.lastRoute, f.lastStatus, f.commit
-			r.Requests, r.Report = f.counts, ev.report
-			r.Symptoms = append(r.Symptoms, ev.findings...)
-			r.Status = HostOK
-			if len(ev.findings) > 0 {
-				r.Status = HostAlerting
+			if f := ev.facts; f != nil && ev.active {
+				r.LastSeen, r.LastRoute, r.LastStatus, r.Commit = f.lastSeen, f.lastRoute, f.lastStatus, f.commit
+			} else {
+				r.LastSeen = ev.lastSeen
 			}
+			if ev.facts != nil {
+				r.Requests = ev.facts.counts
+			}
+			r.Report = ev.report
+			r.Symptoms = append(r.Symptoms, ev.findings...)
+			r.Status, r.Silence = hostStatus(ev)
+		} else if hs != nil {
+			r.LastSeen = hs.LastSeen
 		}
-		if hs := st.Hosts[host]; hs != nil {
+		if hs != nil {
 			for _, sym := range Symptoms {
 				if a := hs.Alerts[sym]; a != nil {
-					r.OpenAlerts = append(r.OpenAlerts, OpenAlert{sym, a.Since, a.Announced, a.LastNotified, a.Summary})
+					r.OpenAlerts = append(r.OpenAlerts, OpenAlert{sym, a.Since, a.Announced, a.LastNotified, a.Summary, a.Flapping})
 				}
 			}
 		}
@@ -264,27 +419,56 @@ func rows(evals map[string]*evaluation, st *State) []Row {
 	return out
 }
 
-// openForAM lists every open alert for Alertmanager, due to end three runs ahead.
-func openForAM(st *State, now time.Time) []amAlert {
+// hostStatus is alerting while any symptom is not silenced, silenced when all are
+// (with the silence that ends first), ok with none; a quiet roster host with none
+// is inactive.
+func hostStatus(ev *evaluation) (string, *SilenceRef) {
+	if len(ev.findings) == 0 {
+		if !ev.active && !ev.receiver {
+			return HostInactive, nil
+		}
+		return HostOK, nil
+	}
+	var first *SilenceRef
+	for _, f := range ev.findings {
+		if f.Silence == nil {
+			return HostAlerting, nil
+		}
+		if first == nil || f.Silence.Until.Before(first.Until) {
+			first = f.Silence
+		}
+	}
+	return HostSilenced, first
+}
+
+// openForAM lists every announced alert that no silence holds back, for Alertmanager,
+// due to end three runs ahead. One held back (silenced, or waiting for its interval)
+// is not pushed: Alertmanager lets it end, and hears of it again when alerts.jsonl does.
+func openForAM(st *State, evals map[string]*evaluation, now time.Time) []amAlert {
 	var out []amAlert
 	for _, host := range slices.Sorted(maps.Keys(st.Hosts)) {
 		for _, sym := range Symptoms {
-			if a := st.Hosts[host].Alerts[sym]; a != nil {
-				out = append(out, toAM(host, sym, a.Since, a.Summary, now.Add(3*RunInterval)))
+			a := st.Hosts[host].Alerts[sym]
+			if a == nil || !a.Announced || evals[host].silenced(sym) {
+				continue
 			}
+			out = append(out, toAM(host, sym, a.Since, a.Summary, now.Add(3*RunInterval)))
 		}
 	}
 	return out
 }
 
 func logRun(log zerolog.Logger, res *Result) {
-	alerting := 0
+	alerting, silenced := 0, 0
 	for _, r := range res.Hosts {
-		if r.Status == HostAlerting {
+		switch r.Status {
+		case HostAlerting:
 			alerting++
+		case HostSilenced:
+			silenced++
 		}
 	}
-	log.Info().Time("now", res.Now).Bool("dry_run", res.DryRun).Int("hosts", len(res.Hosts)).Int("alerting", alerting).
+	log.Info().Time("now", res.Now).Bool("dry_run", res.DryRun).Int("hosts", len(res.Hosts)).Int("alerting", alerting).Int("silenced", silenced).
 		Int("notifications", len(res.Notifications)).Int("index_files", res.Index.Files).Int("index_lines", res.Index.Lines).
 		Msg("fleet-health check")
 }

@@ -1,6 +1,7 @@
 package fleethealth
 
 import (
+	"net"
 	"slices"
 	"time"
 
@@ -19,6 +20,9 @@ type Counts struct {
 	Reports    int `json:"reports"`
 	// Unverified are refusals (401) that only claimed this host; also in Refused.
 	Unverified int `json:"unverified"`
+	// Handshakes are TLS handshakes refused for a certificate naming this host: not
+	// requests, so in no other count.
+	Handshakes int `json:"refused_handshakes"`
 }
 
 // refusal is a gated request answered 4xx.
@@ -28,6 +32,13 @@ type refusal struct {
 	status int
 	commit string
 	err    string
+}
+
+// handshake is a refused TLS handshake (an index line of route tls).
+type handshake struct {
+	at     time.Time
+	reason string
+	remote string
 }
 
 // hostFacts is what the index says about one host over the window. Index lines are
@@ -58,6 +69,10 @@ type hostFacts struct {
 	lastGatedStamped bool
 	lastStamped      time.Time
 	unstamped        []time.Time
+
+	// tls-refused: handshakes refused for a certificate naming this host (only those
+	// after lastSeen, its last request that got through, matter).
+	handshakes []handshake
 }
 
 // isActivity tells the requests a lab host makes on its own from those that only read:
@@ -75,10 +90,39 @@ func isActivity(e index.Entry) bool {
 
 func isGated(e index.Entry) bool { return e.Route == routeEpisodes || e.Route == routeHeartbeat }
 
-// factsSet maps host to facts.
-type factsSet map[string]*hostFacts
+// windowFacts is what the index says over the window: per host, and fleet-wide.
+type windowFacts struct {
+	hosts map[string]*hostFacts
+	// unnamed are refused TLS handshakes whose certificate named no host (or none was
+	// presented), by remote address and reason.
+	unnamed map[handshakeKey]*RefusedHandshake
+	// last507 is the latest request answered 507: the receiver's disk was full.
+	last507 time.Time
+}
 
-func (fs factsSet) add(e index.Entry) {
+type handshakeKey struct{ remote, reason string }
+
+// RefusedHandshake is a refused TLS handshake that no tracked host can be told from.
+type RefusedHandshake struct {
+	// Remote is the client's address, without the port (each connection has its own).
+	Remote string    `json:"remote"`
+	Reason string    `json:"reason"`
+	Count  int       `json:"count"`
+	Last   time.Time `json:"last"`
+}
+
+func newWindowFacts() *windowFacts {
+	return &windowFacts{hosts: map[string]*hostFacts{}, unnamed: map[handshakeKey]*RefusedHandshake{}}
+}
+
+func (wf *windowFacts) add(e index.Entry) {
+	if e.Status == 507 && e.TS.After(wf.last507) {
+		wf.last507 = e.TS
+	}
+	if e.Route == routeTLS {
+		wf.addHandshake(e)
+		return
+	}
 	if !isActivity(e) {
 		return
 	}
@@ -86,12 +130,45 @@ func (fs factsSet) add(e index.Entry) {
 	if !ok {
 		return
 	}
-	f := fs[host]
+	wf.host(host).add(e)
+}
+
+func (wf *windowFacts) host(host string) *hostFacts {
+	f := wf.hosts[host]
 	if f == nil {
 		f = &hostFacts{host: host}
-		fs[host] = f
+		wf.hosts[host] = f
 	}
-	f.add(e)
+	return f
+}
+
+// addHandshake takes a refused handshake. The name is only what the refused
+// certificate says (anyone can make one that names any host), so, like an unverified
+// refusal, it counts for a tracked host and never makes one up or keeps one alive.
+func (wf *windowFacts) addHandshake(e index.Entry) {
+	if host, ok := protocol.NormalizeHost(e.Host); ok {
+		f := wf.host(host)
+		f.counts.Handshakes++
+		f.handshakes = append(f.handshakes, handshake{e.TS, e.Error, e.Remote})
+		if len(f.refusals)+len(f.unstamped)+len(f.handshakes) > 4096 {
+			f.prune()
+		}
+		return
+	}
+	remote := e.Remote
+	if h, _, err := net.SplitHostPort(remote); err == nil {
+		remote = h
+	}
+	k := handshakeKey{remote, e.Error}
+	r := wf.unnamed[k]
+	if r == nil {
+		r = &RefusedHandshake{Remote: remote, Reason: e.Error}
+		wf.unnamed[k] = r
+	}
+	r.Count++
+	if e.TS.After(r.Last) {
+		r.Last = e.TS
+	}
 }
 
 func (f *hostFacts) add(e index.Entry) {
@@ -133,7 +210,7 @@ func (f *hostFacts) add(e index.Entry) {
 	} else {
 		f.unstamped = append(f.unstamped, e.TS)
 	}
-	if len(f.refusals)+len(f.unstamped) > 4096 {
+	if len(f.refusals)+len(f.unstamped)+len(f.handshakes) > 4096 {
 		f.prune() // a long-refused host: keep memory bounded by what still matters
 	}
 }
@@ -148,7 +225,7 @@ func (f *hostFacts) addUnverified(e index.Entry) {
 	f.counts.Unverified++
 	if isGated(e) && e.Status >= 400 && e.Status < 500 {
 		f.refusals = append(f.refusals, refusal{e.TS, e.Route, e.Status, e.Commit, e.Error})
-		if len(f.refusals)+len(f.unstamped) > 4096 {
+		if len(f.refusals)+len(f.unstamped)+len(f.handshakes) > 4096 {
 			f.prune()
 		}
 	}
@@ -178,7 +255,8 @@ func (f *hostFacts) count(e index.Entry) {
 // merge folds o, the same host's facts from another part of the index, into f.
 func (f *hostFacts) merge(o *hostFacts) {
 	f.verified = f.verified || o.verified
-	if f.firstSeen.IsZero() || o.firstSeen.Before(f.firstSeen) {
+	// Facts of refused lines only (unverified, handshakes) have no firstSeen.
+	if !o.firstSeen.IsZero() && (f.firstSeen.IsZero() || o.firstSeen.Before(f.firstSeen)) {
 		f.firstSeen = o.firstSeen
 	}
 	if !o.lastSeen.Before(f.lastSeen) {
@@ -196,6 +274,7 @@ func (f *hostFacts) merge(o *hostFacts) {
 	c.Heartbeats += oc.Heartbeats
 	c.Reports += oc.Reports
 	c.Unverified += oc.Unverified
+	c.Handshakes += oc.Handshakes
 	if o.lastOK.After(f.lastOK) {
 		f.lastOK = o.lastOK
 	}
@@ -207,23 +286,41 @@ func (f *hostFacts) merge(o *hostFacts) {
 		f.lastStamped = o.lastStamped
 	}
 	f.unstamped = append(f.unstamped, o.unstamped...)
+	f.handshakes = append(f.handshakes, o.handshakes...)
 }
 
-// prune keeps the refusals after the last success and the unstamped requests after
-// the last stamped one, sorted by time.
+// prune keeps the refusals after the last success, the unstamped requests after the
+// last stamped one, and the refused handshakes after the last request that got
+// through, sorted by time.
 func (f *hostFacts) prune() {
 	f.refusals = slices.DeleteFunc(f.refusals, func(r refusal) bool { return !r.at.After(f.lastOK) })
 	slices.SortFunc(f.refusals, func(a, b refusal) int { return a.at.Compare(b.at) })
 	f.unstamped = slices.DeleteFunc(f.unstamped, func(t time.Time) bool { return !t.After(f.lastStamped) })
 	slices.SortFunc(f.unstamped, time.Time.Compare)
+	f.handshakes = slices.DeleteFunc(f.handshakes, func(h handshake) bool { return !h.at.After(f.lastSeen) })
+	slices.SortFunc(f.handshakes, func(a, b handshake) int { return a.at.Compare(b.at) })
 }
 
-func (fs factsSet) merge(o factsSet) {
-	for host, of := range o {
-		if f := fs[host]; f != nil {
+func (wf *windowFacts) merge(o *windowFacts) {
+	for host, of := range o.hosts {
+		if f := wf.hosts[host]; f != nil {
 			f.merge(of)
 		} else {
-			fs[host] = of
+			wf.hosts[host] = of
 		}
+	}
+	for k, or := range o.unnamed {
+		r := wf.unnamed[k]
+		if r == nil {
+			wf.unnamed[k] = or
+			continue
+		}
+		r.Count += or.Count
+		if or.Last.After(r.Last) {
+			r.Last = or.Last
+		}
+	}
+	if o.last507.After(wf.last507) {
+		wf.last507 = o.last507
 	}
 }

@@ -13,17 +13,46 @@ import (
 	"time"
 )
 
-// Symptoms, in the order a host's are listed.
+// Symptoms of a lab host, in the order a host's are listed. The receiver's own ones
+// (DiskLow, GateStale, ReceiverDown) are in pi.go.
 const (
 	Silent        = "silent"
 	FatalOnly     = "fatal-only"
+	TLSRefused    = "tls-refused"
 	Unstamped     = "unstamped"
 	ReportFailing = "report-failing"
+	ReportWarning = "report-warning"
 	ReportStale   = "report-stale"
 )
 
 // Symptoms lists every symptom.
-var Symptoms = []string{Silent, FatalOnly, Unstamped, ReportFailing, ReportStale}
+var Symptoms = []string{Silent, FatalOnly, TLSRefused, Unstamped, ReportFailing, ReportWarning, ReportStale}
+
+// Severities of an alert.
+const (
+	Critical = "critical"
+	Warning  = "warning"
+)
+
+// severities is the one table of who must look, and how soon. Critical: the host's
+// data is not reaching the receiver (silent, fatal-only, tls-refused), the host itself
+// says it is broken (report-failing), or the receiver cannot take what is sent
+// (disk-low, receiver-down). Warning: data still flows, but something will break if
+// nobody looks (an unstamped build, a late or warning report, a gate list that stopped
+// refreshing: the last good one is kept).
+var severities = map[string]string{
+	Silent: Critical, FatalOnly: Critical, TLSRefused: Critical, ReportFailing: Critical,
+	"disk-low": Critical, "receiver-down": Critical,
+	Unstamped: Warning, ReportStale: Warning, ReportWarning: Warning, "gate-stale": Warning,
+}
+
+// Severity is a symptom's severity; one this table does not know is a warning.
+func Severity(symptom string) string {
+	if s, ok := severities[symptom]; ok {
+		return s
+	}
+	return Warning
+}
 
 // RunInterval is the period of cis490-fleet-health.timer. An alert pushed to
 // Alertmanager stays active three runs ahead, so one missed run does not resolve it.
@@ -34,6 +63,9 @@ const (
 	routeEpisodes   = "episodes"
 	routeHeartbeat  = "heartbeat"
 	routeHostHealth = "host-health"
+	// routeTLS lines are refused TLS handshakes: status 0, the name the client
+	// certificate carries (or ""), the reason in "error".
+	routeTLS = "tls"
 )
 
 // Paths in the receiver's data folder.

@@ -66,12 +66,24 @@ func (f *fleet) heartbeats(host string, from, to time.Time, every time.Duration)
 	}
 }
 
-// report stores a doctor report as the receiver does.
+// handshake indexes a TLS handshake the receiver refused, as it writes one: route tls,
+// status 0, the name the certificate carries ("" for none), the reason in error.
+func (f *fleet) handshake(host, reason string, at time.Time, remote string) {
+	f.t.Helper()
+	require.NoError(f.t, f.idx.Append(index.Entry{TS: at, Host: host, Route: "tls", Status: 0, Error: reason, Remote: remote}))
+}
+
+// report stores a doctor report as the receiver does; the checks named are failing
+// ones, or warning ones in a "warn" report.
 func (f *fleet) report(host, status string, received time.Time, failing ...string) {
 	f.t.Helper()
 	var checks []map[string]string
+	checkStatus := "fail"
+	if status == "warn" {
+		checkStatus = "warn"
+	}
 	for _, id := range failing {
-		checks = append(checks, map[string]string{"id": id, "status": "fail", "summary": id + " is broken", "hint": "fix " + id})
+		checks = append(checks, map[string]string{"id": id, "status": checkStatus, "summary": id + " is broken", "hint": "fix " + id})
 	}
 	checks = append(checks, map[string]string{"id": "config", "status": "ok"})
 	doc, err := json.Marshal(map[string]any{

@@ -100,14 +100,14 @@ func TestUnwritableAlertsFileStillForwardsAndRetries(t *testing.T) {
 			assert.ErrorContains(t, err, f.alertsPath)
 			assert.ErrorContains(t, err, "fleet_health.alerts_file")
 			assert.ErrorContains(t, err, "next run")
-			assert.Contains(t, syslogMsg(), "firing lab-07/silent", "syslog needs no disk")
+			assert.Contains(t, syslogMsg(), "firing critical lab-07/silent", "syslog needs no disk")
 			assert.Equal(t, []string{"firing lab-07/silent"}, hook.lines(), "nor does the webhook")
 
 			fix()
 			f.check(t0.Add(mins(5)))
 			assert.Equal(t, []string{"firing lab-07/silent@18:05"}, statuses(f.lines()),
 				"the line not written is written at the next run, not a repeat_interval later")
-			assert.Contains(t, syslogMsg(), "firing lab-07/silent")
+			assert.Contains(t, syslogMsg(), "firing critical lab-07/silent")
 
 			f.check(t0.Add(mins(10)))
 			assert.Len(t, f.lines(), 1, "once written, it is recorded as notified")
@@ -231,9 +231,9 @@ func TestStateFileIsADirectory(t *testing.T) {
 	assert.NoFileExists(t, filepath.Join(f.dir, "alerts.jsonl"))
 }
 
-// A firing line of this hour in alerts.jsonl that belongs to an earlier episode of the
-// symptom (it cleared, and came back after the state was removed) holds the new one
-// back to the next hour, as the state would have.
+// A firing line in alerts.jsonl that belongs to an earlier episode of the symptom (it
+// cleared, and came back after the state was removed) holds the new one back for
+// repeat_interval, as the state would have, and the resolved line marks it flapping.
 func TestFreshStateHoldsBackASymptomThatCameBack(t *testing.T) {
 	t.Parallel()
 	f := newFleet(t)
@@ -245,14 +245,15 @@ func TestFreshStateHoldsBackASymptomThatCameBack(t *testing.T) {
 	f.check(t0.Add(mins(12))) // silent since 18:10
 	f.check(t0.Add(mins(17))) // back
 	require.NoError(t, os.Remove(statePath(f.dir)))
-	for at := t0.Add(mins(27)); !at.After(t0.Add(mins(62))); at = at.Add(mins(5)) { // silent since 18:25
+	for at := t0.Add(mins(27)); !at.After(t0.Add(mins(77))); at = at.Add(mins(5)) { // silent since 18:25
 		f.check(at)
 	}
 	lines := f.lines()
 	require.Equal(t, []string{
-		"firing lab-07/silent@18:12", "resolved lab-07/silent@18:17", "firing lab-07/silent@19:02",
+		"firing lab-07/silent@18:12", "resolved lab-07/silent@18:17", "firing lab-07/silent@19:12",
 	}, statuses(lines))
 	assert.Equal(t, t0.Add(mins(25)), lines[2].Since)
+	assert.True(t, lines[2].Flapping)
 	assertUniqueFiringKeys(t, lines)
 }
 

@@ -77,7 +77,7 @@ func (n *Notifier) syslog(lines []alerts.Alert) {
 	}
 	defer w.Close()
 	for _, l := range lines {
-		msg := fmt.Sprintf("%s %s/%s: %s (since %s, %s)", l.Status, l.Host, l.Symptom, l.Summary,
+		msg := fmt.Sprintf("%s %s %s/%s: %s (since %s, %s)", l.Status, l.Severity, l.Host, l.Symptom, l.Summary,
 			l.Since.UTC().Format(time.RFC3339), l.DedupKey)
 		if l.Status == alerts.StatusFiring {
 			err = w.Warning(msg)
@@ -120,13 +120,9 @@ func (n *Notifier) alertmanager(ctx context.Context, open []amAlert, lines []ale
 // toAM builds Alertmanager's view of an alert; endsAt in the future keeps it firing,
 // endsAt now resolves it.
 func toAM(host, symptom string, since time.Time, summary string, endsAt time.Time) amAlert {
-	severity := "warning"
-	if symptom == Silent || symptom == FatalOnly {
-		severity = "critical" // the host's data is not reaching the receiver
-	}
 	return amAlert{
 		Labels: map[string]string{
-			"alertname": alertName(symptom), "host": host, "symptom": symptom, "severity": severity,
+			"alertname": alertName(symptom), "host": host, "symptom": symptom, "severity": Severity(symptom),
 		},
 		Annotations: map[string]string{"summary": summary},
 		StartsAt:    since.UTC(),

@@ -55,7 +55,7 @@ func TestSyslogPriorityAndIdentifier(t *testing.T) {
 	// daemon (3) * 8 + warning (4) = 28
 	assert.True(t, strings.HasPrefix(msg, "<28>"), msg)
 	assert.Contains(t, msg, " "+SyslogTag+"[")
-	assert.Contains(t, msg, "]: firing lab-07/silent: lab-07 has sent nothing for 30m")
+	assert.Contains(t, msg, "]: firing critical lab-07/silent: lab-07 has sent nothing for 30m")
 	assert.Contains(t, msg, "lab-07/silent/2026-11-28T18")
 
 	f.req("lab-07", "heartbeat", 204, t0.Add(mins(3)), commitOK)
@@ -64,7 +64,7 @@ func TestSyslogPriorityAndIdentifier(t *testing.T) {
 	// daemon (3) * 8 + notice (5) = 29
 	assert.True(t, strings.HasPrefix(msg, "<29>"), msg)
 	assert.Contains(t, msg, SyslogTag+"[")
-	assert.Contains(t, msg, "resolved lab-07/silent: lab-07 is no longer silent")
+	assert.Contains(t, msg, "resolved critical lab-07/silent: lab-07 is no longer silent")
 }
 
 func TestMissingSyslogSocketIsAWarning(t *testing.T) {
@@ -145,4 +145,21 @@ func TestAlertNames(t *testing.T) {
 	assert.Equal(t, "Cis490Silent", alertName(Silent))
 	assert.Equal(t, "Cis490FatalOnly", alertName(FatalOnly))
 	assert.Equal(t, "Cis490ReportStale", alertName(ReportStale))
+}
+
+// Every symptom has its severity in one table; critical is for data that does not
+// reach the receiver, a host that says it is broken, or a receiver that cannot take it.
+func TestSeverityTable(t *testing.T) {
+	t.Parallel()
+	for sym, want := range map[string]string{
+		Silent: Critical, FatalOnly: Critical, TLSRefused: Critical, ReportFailing: Critical,
+		"disk-low": Critical, "receiver-down": Critical,
+		Unstamped: Warning, ReportStale: Warning, ReportWarning: Warning, "gate-stale": Warning,
+		"a-symptom-of-a-newer-cis490": Warning,
+	} {
+		assert.Equal(t, want, Severity(sym), sym)
+	}
+	for _, sym := range Symptoms {
+		assert.Contains(t, severities, sym, "every symptom is in the table")
+	}
 }

@@ -19,9 +19,10 @@ type Report struct {
 	// that break, so staleness is judged by this one.
 	ReceivedAt time.Time     `json:"received_at"`
 	Failing    []FailedCheck `json:"failing,omitempty"`
+	Warnings   []FailedCheck `json:"warnings,omitempty"`
 }
 
-// FailedCheck is one failing doctor check, quoted as evidence.
+// FailedCheck is one failing (or warning) doctor check, quoted as evidence.
 type FailedCheck struct {
 	ID      string `json:"id"`
 	Summary string `json:"summary,omitempty"`
@@ -60,8 +61,11 @@ func readReport(dataDir, host string) (*Report, error) {
 		return nil, fmt.Errorf("doctor report of %s has no received_at (the receiver adds it): %q", host, doc.ReceivedAt)
 	}
 	for _, c := range doc.Checks {
-		if c.Status == "fail" {
+		switch c.Status {
+		case "fail":
 			r.Failing = append(r.Failing, FailedCheck{ID: c.ID, Summary: c.Summary, Hint: c.Hint})
+		case "warn":
+			r.Warnings = append(r.Warnings, FailedCheck{ID: c.ID, Summary: c.Summary, Hint: c.Hint})
 		}
 	}
 	return r, nil

@@ -38,8 +38,27 @@ type HostState struct {
 	// FirstSeen is when fleet health first saw the host active; it dates report-stale
 	// for a host that never sent a report, beyond the window the index is read over.
 	FirstSeen time.Time `json:"first_seen"`
+	// LastSeen is the host's latest request that got through: a roster host's silent
+	// alert counts from it once the request has left the window.
+	LastSeen time.Time `json:"last_seen,omitzero"`
+	// RosterSince is the first check that found the host in the roster: a host that
+	// never sent a request, with a token of unknown creation, is expected from then.
+	RosterSince time.Time `json:"roster_since,omitzero"`
+	// Receiver marks the Pi's own row: it is kept while a check does not gather the
+	// receiver's facts (not on the Pi), rather than closed.
+	Receiver bool `json:"receiver,omitempty"`
 	// Alerts holds the open alerts by symptom; a closed one is deleted.
 	Alerts map[string]*AlertState `json:"alerts,omitempty"`
+	// Notified remembers, by symptom, the last firing and resolved lines beyond the
+	// alert's life: a symptom that comes back waits for repeat_interval after the last
+	// firing one, and is flapping when it comes back soon after a resolved one.
+	Notified map[string]*Notified `json:"notified,omitempty"`
+}
+
+// Notified is when a (host, symptom) was last announced and last resolved.
+type Notified struct {
+	Firing   time.Time `json:"firing,omitzero"`
+	Resolved time.Time `json:"resolved,omitzero"`
 }
 
 // AlertState is one open alert.
@@ -50,6 +69,8 @@ type AlertState struct {
 	Announced    bool      `json:"announced"`
 	LastNotified time.Time `json:"last_notified,omitzero"`
 	Summary      string    `json:"summary"`
+	// Flapping: it came back within repeat_interval of its last resolution.
+	Flapping bool `json:"flapping,omitempty"`
 }
 
 func newState() *State {
@@ -113,6 +134,11 @@ func (st *State) complete() error {
 		for sym, a := range hs.Alerts {
 			if a == nil {
 				empty = append(empty, host+"/"+sym)
+			}
+		}
+		for sym, n := range hs.Notified {
+			if n == nil {
+				empty = append(empty, host+"/notified/"+sym)
 			}
 		}
 	}

@@ -15,6 +15,18 @@ type Finding struct {
 	Since    time.Time      `json:"since"`
 	Summary  string         `json:"summary"`
 	Evidence map[string]any `json:"evidence"`
+	Severity string         `json:"severity"`
+	// Silence is the silence that holds this symptom's notifications back, if any.
+	Silence *SilenceRef `json:"silence,omitempty"`
+	// repeat, when set, spaces this symptom's repeats instead of repeat_interval.
+	repeat time.Duration
+}
+
+// SilenceRef names a silence (alerts silence) that matches a symptom now.
+type SilenceRef struct {
+	ID     string    `json:"id"`
+	Until  time.Time `json:"until"`
+	Reason string    `json:"reason"`
 }
 
 // evaluate lists the symptoms of a host active within the window, as of now (SPEC
@@ -25,8 +37,10 @@ func evaluate(f *hostFacts, rep *Report, firstSeen, now time.Time, cfg config.Fl
 	for _, fn := range []func() *Finding{
 		func() *Finding { return silent(f, now, cfg) },
 		func() *Finding { return fatalOnly(f, now, cfg) },
+		func() *Finding { return tlsRefused(f) },
 		func() *Finding { return unstamped(f, now, cfg) },
 		func() *Finding { return reportFailing(f.host, rep, now) },
+		func() *Finding { return reportWarning(f.host, rep, now) },
 		func() *Finding { return reportStale(f.host, rep, firstSeen, now, cfg) },
 	} {
 		if found := fn(); found != nil {
@@ -52,6 +66,36 @@ func silent(f *hostFacts, now time.Time, cfg config.FleetHealth) *Finding {
 			"quiet_for": human(quiet), "silent_after": human(cfg.SilentAfter),
 		},
 	}
+}
+
+// quietSilent is silent for a roster host without a request in the window: quiet
+// since lastSeen (the state remembers it beyond the window) or, for one never seen,
+// expected since its token was created (expected). Quiet for longer than the active
+// window it is gone: the alert stays open, repeated every gone_repeat_interval.
+func quietSilent(host string, lastSeen, expected, now time.Time, cfg config.FleetHealth) *Finding {
+	from, ev := lastSeen, map[string]any{"last_seen": nil, "silent_after": human(cfg.SilentAfter)}
+	var summary string
+	if !lastSeen.IsZero() {
+		ev["last_seen"] = lastSeen
+		summary = fmt.Sprintf("%s has sent nothing for %s (last request at %s); check that it is up, that cis490-ship.timer runs on it and that it reaches the receiver, or revoke its token (`cis490 token revoke --host %s`) if it is gone for good",
+			host, human(now.Sub(lastSeen)), stamp(lastSeen), host)
+	} else {
+		from = expected
+		ev["expected_since"] = expected
+		summary = fmt.Sprintf("%s has a host token but has never sent a request (expected since %s); install cis490 on it with that token (`cis490 install lab-host`), or revoke the token (`cis490 token revoke --host %s`)",
+			host, stamp(expected), host)
+	}
+	since := from.Add(cfg.SilentAfter)
+	if since.After(now) {
+		return nil
+	}
+	ev["quiet_for"] = human(now.Sub(from))
+	f := &Finding{Symptom: Silent, Since: since, Summary: summary, Evidence: ev}
+	if now.Sub(from) > cfg.ActiveWindow {
+		ev["gone"] = true
+		f.repeat = cfg.GoneRepeatInterval
+	}
+	return f
 }
 
 // fatalOnly: since the last 2xx gated request, at least fatal_min_requests gated
@@ -89,6 +133,59 @@ func fatalOnly(f *hostFacts, now time.Time, cfg config.FleetHealth) *Finding {
 			"latest_commit": latest.commit, "latest_error": latest.err,
 		},
 	}
+}
+
+// tlsRefused: handshakes refused for a certificate naming the host since the last
+// request of its that got through (the handshake then worked). It clears only at the
+// host's next such request (heldTLS keeps it open once its lines leave the window).
+func tlsRefused(f *hostFacts) *Finding {
+	hs := f.handshakes // after lastSeen, sorted
+	if len(hs) == 0 {
+		return nil
+	}
+	latest := hs[len(hs)-1]
+	reasons := map[string]int{}
+	for _, h := range hs {
+		reasons[h.reason]++
+	}
+	var lastOK any
+	if !f.lastSeen.IsZero() {
+		lastOK = f.lastSeen
+	}
+	return &Finding{
+		Symptom: TLSRefused,
+		Since:   hs[0].at,
+		Summary: fmt.Sprintf("%s's TLS handshake is refused (%s; %d since %s, latest from %s at %s): %s",
+			f.host, orNone(latest.reason), len(hs), stamp(hs[0].at), latest.remote, stamp(latest.at), tlsFix(latest.reason)),
+		Evidence: map[string]any{
+			"refused": len(hs), "reasons": reasons, "first_refused": hs[0].at, "latest_at": latest.at,
+			"latest_reason": latest.reason, "latest_remote": latest.remote, "last_ok": lastOK,
+		},
+	}
+}
+
+// tlsFix says what fixes a refused handshake, by the reason the receiver recorded.
+func tlsFix(reason string) string {
+	switch reason {
+	case "unknown_ca":
+		return "its certificate is from another CA: issue one from the lab CA (`cis490 cert renew` on it, or by hand)"
+	case "expired":
+		return "its certificate has expired: renew it (`cis490 cert renew` on it; cis490-cert-fetch.timer does it on its own)"
+	case "revoked":
+		return "its certificate was revoked: renew it (`cis490 cert renew` on it)"
+	case "bad_usage":
+		return "its certificate is not for clients: it needs extendedKeyUsage clientAuth (`cis490 cert renew` on it issues one)"
+	case "no_certificate":
+		return "it presented no client certificate: configure receiver.cert_file and receiver.key_file on it (`cis490 cert renew` writes them)"
+	}
+	return "run `cis490 doctor` on it, and see the receiver's log (journalctl -u cis490-receiver)"
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "no reason recorded"
+	}
+	return s
 }
 
 // unstamped: the latest gated request, within fatal_window, carried no commit. It
@@ -133,6 +230,36 @@ func reportFailing(host string, rep *Report, now time.Time) *Finding {
 		Summary: fmt.Sprintf("%s's doctor report of %s fails (%s); run `cis490 doctor` on it for the fixes",
 			host, stamp(rep.ReceivedAt), failing),
 		Evidence: map[string]any{"received_at": rep.ReceivedAt, "generated_at": rep.GeneratedAt, "failing": rep.Failing},
+	}
+}
+
+// reportWarning: the latest doctor report says "warn". The summary names the first
+// warning check; the evidence lists them all.
+func reportWarning(host string, rep *Report, now time.Time) *Finding {
+	if rep == nil || rep.Status != "warn" || rep.ReceivedAt.After(now) {
+		return nil
+	}
+	first := "no check named"
+	if len(rep.Warnings) > 0 {
+		w := rep.Warnings[0]
+		first = w.ID
+		if w.Summary != "" {
+			first += ": " + w.Summary
+		}
+		if n := len(rep.Warnings) - 1; n > 0 {
+			first += fmt.Sprintf(" (and %d more)", n)
+		}
+	}
+	warnings := rep.Warnings
+	if warnings == nil {
+		warnings = []FailedCheck{}
+	}
+	return &Finding{
+		Symptom: ReportWarning,
+		Since:   rep.ReceivedAt,
+		Summary: fmt.Sprintf("%s's doctor report of %s warns: %s; run `cis490 doctor` on it for the fixes",
+			host, stamp(rep.ReceivedAt), first),
+		Evidence: map[string]any{"received_at": rep.ReceivedAt, "generated_at": rep.GeneratedAt, "warnings": warnings},
 	}
 }
 

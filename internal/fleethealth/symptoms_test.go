@@ -24,12 +24,13 @@ func TestEachSymptomFiresWithItsEvidence(t *testing.T) {
 	t.Parallel()
 	now := t0
 	for _, tc := range []struct {
-		name    string
-		setup   func(f *fleet)
-		symptom string
-		since   time.Time
-		want    map[string]any // evidence fields
-		summary string
+		name     string
+		setup    func(f *fleet)
+		symptom  string
+		severity string
+		since    time.Time
+		want     map[string]any // evidence fields
+		summary  string
 	}{
 		{
 			name: "silent",
@@ -37,7 +38,7 @@ func TestEachSymptomFiresWithItsEvidence(t *testing.T) {
 				f.heartbeats("lab-07", now.Add(-3*time.Hour), now.Add(-mins(45)), mins(5))
 				f.report("lab-07", "ok", now.Add(-2*time.Hour))
 			},
-			symptom: Silent, since: now.Add(-mins(15)),
+			symptom: Silent, severity: Critical, since: now.Add(-mins(15)),
 			want:    map[string]any{"last_seen": "2026-11-28T17:15:00Z", "last_route": "heartbeat", "last_status": 204.0, "quiet_for": "45m"},
 			summary: "has sent nothing for 45m",
 		},
@@ -50,7 +51,7 @@ func TestEachSymptomFiresWithItsEvidence(t *testing.T) {
 				f.req("lab-07", "heartbeat", 426, now.Add(-mins(5)), commitOld)
 				f.report("lab-07", "ok", now.Add(-time.Hour))
 			},
-			symptom: FatalOnly, since: now.Add(-mins(5)),
+			symptom: FatalOnly, severity: Critical, since: now.Add(-mins(5)),
 			want: map[string]any{"refused": 3.0, "latest_status": 426.0, "latest_commit": commitOld,
 				"last_ok": "2026-11-28T17:40:00Z", "statuses": map[string]any{"426": 3.0}},
 			summary: "refused 3 times in a row since its last success",
@@ -64,7 +65,7 @@ func TestEachSymptomFiresWithItsEvidence(t *testing.T) {
 				f.req("lab-07", "heartbeat", 401, now.Add(-mins(1)), commitOK)
 				f.report("lab-07", "ok", now.Add(-time.Hour))
 			},
-			symptom: FatalOnly, since: now.Add(-mins(1)),
+			symptom: FatalOnly, severity: Critical, since: now.Add(-mins(1)),
 			want:    map[string]any{"refused": 3.0, "latest_status": 401.0, "last_ok": nil},
 			summary: "with no success in the active window",
 		},
@@ -76,7 +77,7 @@ func TestEachSymptomFiresWithItsEvidence(t *testing.T) {
 				f.req("lab-07", "episodes", 201, now.Add(-mins(4)), "")
 				f.report("lab-07", "ok", now.Add(-time.Hour))
 			},
-			symptom: Unstamped, since: now.Add(-mins(5)),
+			symptom: Unstamped, severity: Warning, since: now.Add(-mins(5)),
 			want: map[string]any{"first_unstamped": "2026-11-28T17:55:00Z", "unstamped_requests": 2.0,
 				"latest_route": "episodes", "last_stamped": "2026-11-28T17:50:00Z"},
 			summary: "without X-Cis490-Code-Commit",
@@ -87,7 +88,7 @@ func TestEachSymptomFiresWithItsEvidence(t *testing.T) {
 				f.heartbeats("lab-07", now.Add(-2*time.Hour), now, mins(5))
 				f.report("lab-07", "fail", now.Add(-mins(30)), "clock-skew", "spool-writable")
 			},
-			symptom: ReportFailing, since: now.Add(-mins(30)),
+			symptom: ReportFailing, severity: Critical, since: now.Add(-mins(30)),
 			want: map[string]any{"received_at": "2026-11-28T17:30:00Z", "failing": []any{
 				map[string]any{"id": "clock-skew", "summary": "clock-skew is broken", "hint": "fix clock-skew"},
 				map[string]any{"id": "spool-writable", "summary": "spool-writable is broken", "hint": "fix spool-writable"},
@@ -100,9 +101,36 @@ func TestEachSymptomFiresWithItsEvidence(t *testing.T) {
 				f.heartbeats("lab-07", now.Add(-2*time.Hour), now, mins(5))
 				f.report("lab-07", "ok", now.Add(-40*time.Hour))
 			},
-			symptom: ReportStale, since: now.Add(-4 * time.Hour),
+			symptom: ReportStale, severity: Warning, since: now.Add(-4 * time.Hour),
 			want:    map[string]any{"last_report": "2026-11-27T02:00:00Z", "report_age": "40h"},
 			summary: "no doctor report for 40h",
+		},
+		{
+			name: "report-warning names the first warning check",
+			setup: func(f *fleet) {
+				f.heartbeats("lab-07", now.Add(-2*time.Hour), now, mins(5))
+				f.report("lab-07", "warn", now.Add(-mins(30)), "client-cert", "rejected")
+			},
+			symptom: ReportWarning, severity: Warning, since: now.Add(-mins(30)),
+			want: map[string]any{"received_at": "2026-11-28T17:30:00Z", "warnings": []any{
+				map[string]any{"id": "client-cert", "summary": "client-cert is broken", "hint": "fix client-cert"},
+				map[string]any{"id": "rejected", "summary": "rejected is broken", "hint": "fix rejected"},
+			}},
+			summary: "warns: client-cert: client-cert is broken (and 1 more); run `cis490 doctor` on it",
+		},
+		{
+			name: "tls-refused from the first refused handshake since its last request",
+			setup: func(f *fleet) {
+				f.heartbeats("lab-07", now.Add(-2*time.Hour), now.Add(-mins(10)), mins(5))
+				f.handshake("lab-07", "expired", now.Add(-mins(12)), "10.0.0.7:40001") // before its last success
+				f.handshake("lab-07", "expired", now.Add(-mins(8)), "10.0.0.7:40002")
+				f.handshake("lab-07", "unknown_ca", now.Add(-mins(3)), "10.0.0.7:40003")
+				f.report("lab-07", "ok", now.Add(-time.Hour))
+			},
+			symptom: TLSRefused, severity: Critical, since: now.Add(-mins(8)),
+			want: map[string]any{"refused": 2.0, "reasons": map[string]any{"expired": 1.0, "unknown_ca": 1.0},
+				"latest_reason": "unknown_ca", "latest_remote": "10.0.0.7:40003", "last_ok": "2026-11-28T17:50:00Z"},
+			summary: "lab-07's TLS handshake is refused (unknown_ca; 2 since 2026-11-28 17:52Z, latest from 10.0.0.7:40003 at 2026-11-28 17:57Z): its certificate is from another CA: issue one from the lab CA (`cis490 cert renew` on it, or by hand)",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -115,7 +143,7 @@ func TestEachSymptomFiresWithItsEvidence(t *testing.T) {
 			require.Len(t, lines, 1, "%v", statuses(lines))
 			l := lines[0]
 			assert.Equal(t, alerts.Alert{
-				TS: now, Host: "lab-07", Symptom: tc.symptom, Status: alerts.StatusFiring,
+				TS: now, Host: "lab-07", Symptom: tc.symptom, Severity: tc.severity, Status: alerts.StatusFiring,
 				DedupKey: "lab-07/" + tc.symptom + "/2026-11-28T18", Since: tc.since,
 				Summary: l.Summary, Evidence: l.Evidence,
 			}, l)
@@ -128,6 +156,8 @@ func TestEachSymptomFiresWithItsEvidence(t *testing.T) {
 			assert.Equal(t, []string{"lab-07", "lab-ok"}, []string{res.Hosts[0].Host, res.Hosts[1].Host})
 			assert.Equal(t, HostAlerting, res.Hosts[0].Status)
 			assert.Equal(t, HostOK, res.Hosts[1].Status)
+			require.Len(t, res.Hosts[0].Symptoms, 1)
+			assert.Equal(t, tc.severity, res.Hosts[0].Symptoms[0].Severity, "the row says the severity too")
 		})
 	}
 }

@@ -67,7 +67,8 @@ func TestFatalOnlyClearsAtTheNextSuccess(t *testing.T) {
 }
 
 // A symptom that comes and goes: runs at :58 and :02 and every 5 minutes between never
-// write two firing lines with one dedup_key; one held back goes out in the next hour.
+// write two firing lines with one dedup_key, nor two within repeat_interval: one that
+// comes back that soon is flapping, and waits.
 func TestDedupKeyIsNeverReused(t *testing.T) {
 	t.Parallel()
 	f := newFleet(t)
@@ -76,8 +77,9 @@ func TestDedupKeyIsNeverReused(t *testing.T) {
 	for _, at := range []time.Time{t0.Add(-mins(20)), t0, t0.Add(mins(15))} { // 17:40, 18:00, 18:15
 		f.req("lab-07", "heartbeat", 204, at, commitOK)
 	}
-	// 17:58 silent (since 17:50); 18:02 back; 18:12 silent (since 18:10); 18:17 back;
-	// 18:27 silent (since 18:25), but 18:xx is used: held back until 19:02.
+	// 17:58 silent (since 17:50); 18:02 back; 18:12 silent (since 18:10), but within
+	// an hour of 17:58's line: held back; 18:17 back (nothing to resolve: it was never
+	// announced); 18:27 silent (since 18:25), held back until 18:58: out at 19:02.
 	runs := []time.Time{t0.Add(-mins(2)), t0.Add(mins(2))}
 	for at := t0.Add(mins(7)); at.Before(t0.Add(mins(63))); at = at.Add(mins(5)) {
 		runs = append(runs, at)
@@ -87,11 +89,11 @@ func TestDedupKeyIsNeverReused(t *testing.T) {
 	}
 	lines := f.lines()
 	require.Equal(t, []string{
-		"firing lab-07/silent@17:58", "resolved lab-07/silent@18:02",
-		"firing lab-07/silent@18:12", "resolved lab-07/silent@18:17",
-		"firing lab-07/silent@19:02",
+		"firing lab-07/silent@17:58", "resolved lab-07/silent@18:02", "firing lab-07/silent@19:02",
 	}, statuses(lines))
-	assert.Equal(t, t0.Add(mins(25)), lines[4].Since, "the held-back line keeps its threshold time")
+	assert.Equal(t, t0.Add(mins(25)), lines[2].Since, "the held-back line keeps its threshold time")
+	assert.True(t, lines[2].Flapping, "it came back within repeat_interval of its resolution")
+	assert.False(t, lines[0].Flapping)
 	assertUniqueFiringKeys(t, lines)
 }
 

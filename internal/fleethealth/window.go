@@ -50,25 +50,25 @@ type chunk struct {
 // the whole cost. So it (1) passes over, without decoding, the lines whose leading
 // "ts" already shows them outside the window: the older day file is mostly such
 // lines; and (2) splits the files into chunks read on every core.
-func readWindow(dir string, from, to time.Time) (factsSet, ReadStats, error) {
+func readWindow(dir string, from, to time.Time) (*windowFacts, ReadStats, error) {
 	return readWindowIn(dir, from, to, chunkBytes)
 }
 
-func readWindowIn(dir string, from, to time.Time, chunkSize int64) (factsSet, ReadStats, error) {
+func readWindowIn(dir string, from, to time.Time, chunkSize int64) (*windowFacts, ReadStats, error) {
 	var total ReadStats
 	chunks, files, err := windowChunks(dir, from, to, chunkSize)
 	total.Files = files
 	if err != nil || len(chunks) == 0 {
-		return factsSet{}, total, err
+		return newWindowFacts(), total, err
 	}
 	jobs := make(chan chunk)
 	workers := min(runtime.GOMAXPROCS(0), len(chunks))
-	sets := make([]factsSet, workers)
+	sets := make([]*windowFacts, workers)
 	stats := make([]ReadStats, workers)
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
-		sets[w] = factsSet{}
+		sets[w] = newWindowFacts()
 		wg.Go(func() {
 			for c := range jobs {
 				if errs[w] == nil {
@@ -89,7 +89,7 @@ func readWindowIn(dir string, from, to time.Time, chunkSize int64) (factsSet, Re
 		}
 		total.add(stats[w])
 	}
-	for _, f := range all {
+	for _, f := range all.hosts {
 		f.prune()
 	}
 	return all, total, errors.Join(errs...)
@@ -135,7 +135,7 @@ func windowChunks(dir string, from, to time.Time, chunkSize int64) ([]chunk, int
 
 // readChunk reads the lines that start within [c.start, c.end): the line under way at
 // c.start belongs to the previous chunk, and the last one may run past c.end.
-func readChunk(c chunk, from, to time.Time, sink factsSet, st *ReadStats) error {
+func readChunk(c chunk, from, to time.Time, sink *windowFacts, st *ReadStats) error {
 	f, err := os.Open(c.path)
 	if errors.Is(err, fs.ErrNotExist) { // removed since the listing
 		return nil

@@ -34,7 +34,7 @@ func TestReadWindowMatchesIndexRead(t *testing.T) {
 	require.NoError(t, err)
 	rng := rand.New(rand.NewPCG(1, 2))
 	start := t0.Add(-50 * time.Hour)
-	routes := []string{"episodes", "heartbeat", "host-health", "whoami", "alerts"}
+	routes := []string{"episodes", "heartbeat", "host-health", "whoami", "alerts", "tls"}
 	statusesOf := []int{200, 201, 204, 400, 401, 403, 426, 428, 503, 507}
 	for i := range 5000 {
 		// Unique, unsorted times: lines are appended as requests finish.
@@ -43,6 +43,16 @@ func TestReadWindowMatchesIndexRead(t *testing.T) {
 			Method: []string{"PUT", "POST", "GET"}[rng.IntN(3)], Status: statusesOf[rng.IntN(len(statusesOf))]}
 		if rng.IntN(4) > 0 {
 			e.Commit, e.Stamped = commitOK, true
+		}
+		if e.Status == 401 && rng.IntN(2) == 0 {
+			e.Unverified = true
+		}
+		if e.Route == "tls" { // a refused handshake, named or not
+			e.Status, e.Error = 0, []string{"unknown_ca", "expired", "bad_usage", "no_certificate"}[rng.IntN(4)]
+			e.Remote = fmt.Sprintf("10.0.0.%d:%d", rng.IntN(4), 40000+rng.IntN(1000))
+			if rng.IntN(3) == 0 {
+				e.Host = ""
+			}
 		}
 		require.NoError(t, w.Append(e))
 	}
@@ -65,10 +75,10 @@ func TestReadWindowMatchesIndexRead(t *testing.T) {
 		{t0.Add(-24 * time.Hour).Add(-mins(17)), t0.Add(-mins(3)).Add(500 * time.Millisecond)},
 		{t0.Add(-48 * time.Hour), t0.Add(-47 * time.Hour)},
 	} {
-		want := factsSet{}
+		want := newWindowFacts()
 		ist, err := index.Read(dir, window.from, window.to, func(e index.Entry) error { want.add(e); return nil })
 		require.NoError(t, err)
-		for _, f := range want {
+		for _, f := range want.hosts {
 			f.prune()
 		}
 		for _, size := range []int64{97, 4096, chunkBytes} {

@@ -140,7 +140,9 @@ func (s *Server) getFleet(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, http.StatusForbidden, codeForbidden, "the fleet view is for the admin: use an admin token")
 		return
 	}
-	res, err := fleethealth.Snapshot(s.cfg.DataDir, s.fleetConfig(), s.now(), s.log)
+	res, err := fleethealth.Snapshot(fleethealth.Options{
+		Config: s.fleetConfig(), DataDir: s.cfg.DataDir, TokensFile: s.cfg.TokensFile, Now: s.now(), Logger: s.log,
+	})
 	if err != nil {
 		s.internalError(w, r, err)
 		return
