@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"github.com/cis490/cis490/internal/alerts"
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/fleethealth"
 )
@@ -31,9 +32,17 @@ func newFleetHealthCmd(a *app) *cobra.Command {
 type fleetCheckOptions struct {
 	streams Streams
 	now     string
+	record  bool
 	dryRun  bool
 	json    bool
+	// clock is the wall clock --now is judged against; nil is time.Now.
+	clock func() time.Time
 }
+
+// nowTolerance is how far --now may be from the clock and still write and notify: a
+// check run by hand a little late is a real one; one an hour ahead is a simulation,
+// and its lines would be dated before or after the real runs' (SPEC §5.1).
+const nowTolerance = 5 * time.Minute
 
 func newFleetCheckCmd(a *app) *cobra.Command {
 	opts := &fleetCheckOptions{streams: a.streams}
@@ -43,26 +52,44 @@ func newFleetCheckCmd(a *app) *cobra.Command {
 		Long: `Read the receiver's request index over the active window and each host's latest
 doctor report, and find per host:
 
-  silent          requests within fleet_health.active_window, none within silent_after
+  silent          nothing within silent_after (a roster host that never sent a
+                  request: silent_after after its token was created)       critical
   fatal-only      fatal_min_requests refusals (4xx) in a row since its last success,
-                  the latest within fatal_window
-  unstamped       its latest upload or heartbeat, within fatal_window, had no commit stamp
-  report-failing  its latest doctor report fails
-  report-stale    no doctor report for report_stale_after
+                  the latest within fatal_window                           critical
+  tls-refused     TLS handshakes refused for a certificate naming it, since its
+                  last request that got through                            critical
+  unstamped       its latest upload or heartbeat, within fatal_window, had no commit
+                  stamp                                                    warning
+  report-failing  its latest doctor report fails                           critical
+  report-warning  its latest doctor report warns                           warning
+  report-stale    no doctor report for report_stale_after                  warning
+
+The hosts tracked are the roster: with serve.tokens_file, every host with a host token,
+whether it sent a request or not (a host quiet for longer than active_window stays
+silent, repeated every gone_repeat_interval, until it speaks or its token is revoked:
+then its alerts are retired); without one, the hosts seen in the active window (a host
+quiet for longer than that has its alerts expired).
 
 A symptom fires once its threshold has passed, repeats every repeat_interval while it
-lasts (never twice in one UTC hour), and is resolved once when it clears; a host quiet
-for longer than the active window has its alerts expired. Each notification is a line
-in alerts.jsonl, a syslog message (identifier cis490-fleet-health), and optionally a
-push to Alertmanager and a webhook. The alert state is kept in
+lasts (never twice in one UTC hour), and is resolved once when it clears. One that
+comes back within repeat_interval of its resolution is flapping, and waits for that
+interval. A symptom a silence matches (cis490 alerts silence) is shown but not
+notified; it fires at once when the silence ends. Each notification is a line in
+alerts.jsonl, a syslog message (identifier cis490-fleet-health), and optionally a push
+to Alertmanager and a webhook, each with its severity. The alert state is kept in
 <data_dir>/fleet-health.json; concurrent checks wait for each other.
+
+--now evaluates as of another time (RFC 3339, or relative: +1h, -30m). One more than
+5 minutes from the clock is a simulation: it writes and notifies nothing unless
+--record is given too.
 
 Prints one line per host (or --json) on standard output.
 
 Exit codes: 0 the check ran (whatever it found), 1 it could not run (index, state or
 alerts file unreadable or unwritable), 2 usage or configuration error.`,
-		Example: "  cis490 fleet-health check\n  cis490 fleet-health check --dry-run --now 2026-11-28T18:00:00Z --json | jq .hosts",
-		Args:    cobra.NoArgs,
+		Example: "  cis490 fleet-health check\n  cis490 fleet-health check --now +2h --json | jq .hosts\n" +
+			"  cis490 fleet-health check --now 2026-11-28T18:00:00Z --record",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, log, err := a.load()
 			if err != nil {
@@ -72,7 +99,8 @@ alerts file unreadable or unwritable), 2 usage or configuration error.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.now, "now", "", "evaluate as of this RFC 3339 time instead of the clock's")
+	f.StringVar(&opts.now, "now", "", "evaluate as of this time instead of the clock's: RFC 3339, or relative (+1h, -30m)")
+	f.BoolVar(&opts.record, "record", false, "with a --now more than 5m from the clock, write and notify all the same")
 	f.BoolVar(&opts.dryRun, "dry-run", false, "say what would be notified; write and send nothing")
 	f.BoolVar(&opts.json, "json", false, "print the result as JSON")
 	f.String("data-dir", "", "the receiver's data folder (serve.data_dir)")
@@ -81,23 +109,20 @@ alerts file unreadable or unwritable), 2 usage or configuration error.`,
 }
 
 func runFleetCheck(ctx context.Context, opts *fleetCheckOptions, cfg config.Config, log zerolog.Logger) error {
-	var now time.Time
-	if opts.now != "" {
-		var err error
-		if now, err = time.Parse(time.RFC3339Nano, opts.now); err != nil {
-			return usageErr(fmt.Errorf("--now %q: want an RFC 3339 time such as 2026-11-28T18:00:00Z", opts.now))
-		}
+	now, dry, err := opts.evaluationTime()
+	if err != nil {
+		return usageErr(err)
 	}
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(fleethealth.BatchGCPercent)
 	}
 	var notifier *fleethealth.Notifier
-	if !opts.dryRun {
+	if !dry {
 		notifier = fleethealth.NewNotifier(cfg.FleetHealth, log)
 	}
 	res, err := fleethealth.Check(ctx, fleethealth.Options{
-		Config: cfg.FleetHealth, DataDir: cfg.Serve.DataDir, AlertsPath: cfg.AlertsPath(),
-		Now: now, DryRun: opts.dryRun, Logger: log, Notifier: notifier,
+		Config: cfg.FleetHealth, DataDir: cfg.Serve.DataDir, AlertsPath: cfg.AlertsPath(), TokensFile: cfg.Serve.TokensFile,
+		Now: now, DryRun: dry, Logger: log, Notifier: notifier,
 	})
 	if errors.Is(err, fleethealth.ErrNoIndex) {
 		return usageErr(fmt.Errorf("fleet-health check: %w", err))
@@ -111,20 +136,62 @@ func runFleetCheck(ctx context.Context, opts *fleetCheckOptions, cfg config.Conf
 	return writeFleetTable(opts.streams.Out, res, cfg)
 }
 
+// evaluationTime reads --now (zero: the clock's) and says whether the run must be dry:
+// --dry-run, or a --now too far from the clock without --record, which it says on
+// standard error.
+func (o *fleetCheckOptions) evaluationTime() (time.Time, bool, error) {
+	if o.now == "" {
+		return time.Time{}, o.dryRun, nil
+	}
+	wall := time.Now()
+	if o.clock != nil {
+		wall = o.clock()
+	}
+	now, err := alerts.ParseTime(o.now, wall)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("--now %w", err)
+	}
+	off := now.Sub(wall).Abs()
+	if o.dryRun || o.record || off <= nowTolerance {
+		return now, o.dryRun, nil
+	}
+	dir := "ahead of"
+	if now.Before(wall) {
+		dir = "behind"
+	}
+	fmt.Fprintf(o.streams.Err, "fleet-health check: --now is %s %s the clock: a simulation, so nothing is written or notified; add --record to write and notify as of %s\n",
+		off.Round(time.Second), dir, now.UTC().Format(time.RFC3339))
+	return now, true, nil
+}
+
 func writeFleetTable(out io.Writer, res *fleethealth.Result, cfg config.Config) error {
 	if err := writeHostsTable(out, res, cfg); err != nil {
 		return err
 	}
 	if res.UnprovenCount > 0 {
-		more := ""
-		if n := res.UnprovenCount - len(res.Unproven); n > 0 {
-			more = fmt.Sprintf(" and %d more", n)
+		_, err := fmt.Fprintf(out, "not tracked: %s%s sent only requests or handshakes refused without a valid token or certificate, or have no host token (a new host with a bad token? `cis490 doctor` on it says)\n",
+			strings.Join(res.Unproven, ", "), andMore(res.UnprovenCount-len(res.Unproven)))
+		if err != nil {
+			return err
 		}
-		_, err := fmt.Fprintf(out, "not tracked: %s%s sent only requests refused without a valid token or certificate (a new host with a bad token? `cis490 doctor` on it says)\n",
-			strings.Join(res.Unproven, ", "), more)
+	}
+	if res.RefusedHandshakesCount > 0 {
+		var from []string
+		for _, h := range res.RefusedHandshakes {
+			from = append(from, fmt.Sprintf("%s (%s ×%d, last %s)", h.Remote, h.Reason, h.Count, shortTime(h.Last)))
+		}
+		_, err := fmt.Fprintf(out, "refused TLS handshakes naming no host: %s%s\n",
+			strings.Join(from, ", "), andMore(res.RefusedHandshakesCount-len(res.RefusedHandshakes)))
 		return err
 	}
 	return nil
+}
+
+func andMore(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" and %d more", n)
 }
 
 func writeHostsTable(out io.Writer, res *fleethealth.Result, cfg config.Config) error {
@@ -142,7 +209,11 @@ func writeHostsTable(out io.Writer, res *fleethealth.Result, cfg config.Config) 
 		}
 		var syms []string
 		for _, s := range h.Symptoms {
-			syms = append(syms, s.Symptom+" since "+shortTime(s.Since))
+			sym := s.Symptom + " since " + shortTime(s.Since)
+			if s.Silence != nil {
+				sym += " (silenced until " + shortTime(s.Silence.Until) + ")"
+			}
+			syms = append(syms, sym)
 		}
 		if len(syms) == 0 {
 			syms = []string{"-"}

@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,7 +41,7 @@ func TestFleetCheckTable(t *testing.T) {
 	t.Parallel()
 	cfg := fleetData(t)
 	out := &testutil.SyncBuffer{}
-	opts := &fleetCheckOptions{streams: Streams{Out: out, Err: out}, now: "2026-11-28T18:00:00Z"}
+	opts := &fleetCheckOptions{streams: Streams{Out: out, Err: out}, now: "2026-11-28T18:00:00Z", clock: atAlertT0}
 	require.NoError(t, runFleetCheck(t.Context(), opts, cfg, zerolog.Nop()))
 	lines := strings.Split(out.String(), "\n")
 	assert.Regexp(t, `^HOST\s+LAST SEEN\s+STATUS\s+SYMPTOMS$`, lines[0])
@@ -68,13 +69,76 @@ func TestFleetCheckDryRunJSON(t *testing.T) {
 	assert.ErrorIs(t, err, os.ErrNotExist)
 }
 
+func atAlertT0() time.Time { return alertT0 }
+
+// A --now far from the clock is a simulation: it writes and notifies nothing unless
+// --record says otherwise, and says so on standard error. Relative times read as
+// alerts tail --since reads them.
+func TestFleetCheckNowFarFromTheClock(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		now            string
+		record, dryRun bool
+		writes         bool
+		stderr         string
+	}{
+		{now: "+1h", stderr: "--now is 1h0m0s ahead of the clock: a simulation, so nothing is written or notified; add --record to write and notify as of 2026-11-28T19:10:00Z"},
+		{now: "2026-11-28T17:10:00Z", stderr: "--now is 1h0m0s behind the clock"},
+		{now: "+1h", record: true, writes: true},
+		{now: "-30m", record: true, writes: true},
+		{now: "+4m", writes: true},
+		{now: "-5m", writes: true},
+		{now: "+5m1s", stderr: "a simulation"},
+		{now: "+1h", record: true, dryRun: true},
+		{now: "", dryRun: true},
+	} {
+		t.Run(fmt.Sprintf("%s record=%v dry=%v", tc.now, tc.record, tc.dryRun), func(t *testing.T) {
+			t.Parallel()
+			cfg := fleetData(t)
+			var out, errb testutil.SyncBuffer
+			opts := &fleetCheckOptions{streams: Streams{Out: &out, Err: &errb}, now: tc.now, record: tc.record, dryRun: tc.dryRun,
+				clock: func() time.Time { return alertT0.Add(10 * time.Minute) }}
+			if tc.now == "" {
+				opts.clock = nil
+			}
+			if tc.stderr != "" || !tc.writes {
+				opts.json = true
+			}
+			require.NoError(t, runFleetCheck(t.Context(), opts, cfg, zerolog.Nop()))
+			if tc.stderr != "" {
+				assert.Contains(t, errb.String(), tc.stderr)
+			} else {
+				assert.Empty(t, errb.String())
+			}
+			_, err := os.Stat(filepath.Join(cfg.Serve.DataDir, "fleet-health.json"))
+			if tc.writes {
+				assert.NoError(t, err, "the state is saved")
+				assert.FileExists(t, cfg.AlertsPath())
+				return
+			}
+			assert.ErrorIs(t, err, os.ErrNotExist, "no state saved")
+			assert.NoFileExists(t, cfg.AlertsPath())
+			if tc.now == "+1h" {
+				var res fleethealth.Result
+				require.NoError(t, json.Unmarshal([]byte(out.String()), &res))
+				assert.True(t, res.DryRun)
+				assert.NotEmpty(t, res.Notifications, "it still says what it would notify")
+			}
+		})
+	}
+}
+
 func TestFleetCheckBadNowIsAUsageError(t *testing.T) {
 	t.Parallel()
 	cfg := fleetData(t)
-	err := runFleetCheck(t.Context(), &fleetCheckOptions{streams: Streams{Out: &testutil.SyncBuffer{}}, now: "yesterday"}, cfg, zerolog.Nop())
-	var ee *exitError
-	require.ErrorAs(t, err, &ee)
-	assert.Equal(t, ExitUsage, ee.code)
+	for _, now := range []string{"yesterday", "+", "1h+", "2026-11-28 18:00"} {
+		err := runFleetCheck(t.Context(), &fleetCheckOptions{streams: Streams{Out: &testutil.SyncBuffer{}}, now: now}, cfg, zerolog.Nop())
+		var ee *exitError
+		require.ErrorAs(t, err, &ee, now)
+		assert.Equal(t, ExitUsage, ee.code)
+		assert.ErrorContains(t, err, "--now ")
+		assert.ErrorContains(t, err, "+1h ahead")
+	}
 }
 
 func TestFleetCheckCannotRunIsExit1(t *testing.T) {
@@ -94,7 +158,7 @@ func TestFleetCheckAndAlertsTailFlags(t *testing.T) {
 	t.Setenv("CIS490_CONFIG", "")
 	cfg := fleetData(t)
 	var out, errb testutil.SyncBuffer
-	code := Main(t.Context(), []string{"fleet-health", "check", "--data-dir", cfg.Serve.DataDir, "--now", "2026-11-28T18:00:00Z"},
+	code := Main(t.Context(), []string{"fleet-health", "check", "--data-dir", cfg.Serve.DataDir, "--now", "2026-11-28T18:00:00Z", "--record"},
 		Streams{In: strings.NewReader(""), Out: &out, Err: &errb})
 	require.Equal(t, ExitOK, code, errb.String())
 	assert.Contains(t, out.String(), "lab-02/silent")
@@ -132,9 +196,12 @@ func TestFleetTableNamesUntrackedHosts(t *testing.T) {
 	t.Parallel()
 	cfg := config.Default()
 	res := &fleethealth.Result{Now: time.Date(2026, 11, 28, 18, 0, 0, 0, time.UTC),
-		Unproven: []string{"lab-new", "lab-typo"}, UnprovenCount: 25}
+		Unproven: []string{"lab-new", "lab-typo"}, UnprovenCount: 25,
+		RefusedHandshakes: []fleethealth.RefusedHandshake{{Remote: "10.0.0.9", Reason: "no_certificate", Count: 2,
+			Last: time.Date(2026, 11, 28, 17, 40, 0, 0, time.UTC)}}, RefusedHandshakesCount: 3}
 	var out testutil.SyncBuffer
 	require.NoError(t, writeFleetTable(&out, res, cfg))
 	assert.Contains(t, out.String(), "no host sent a request")
-	assert.Contains(t, out.String(), "not tracked: lab-new, lab-typo and 23 more sent only requests refused")
+	assert.Contains(t, out.String(), "not tracked: lab-new, lab-typo and 23 more sent only requests or handshakes refused")
+	assert.Contains(t, out.String(), "refused TLS handshakes naming no host: 10.0.0.9 (no_certificate ×2, last 2026-11-28 17:40Z) and 2 more\n")
 }
