@@ -53,8 +53,13 @@ type Serve struct {
 	MaxReportBytes  ByteSize `mapstructure:"max_report_bytes" help:"largest doctor report accepted (413 above)"`
 	MinFreeBytes    ByteSize `mapstructure:"min_free_bytes" help:"answer 507 rather than let free disk space fall below this"`
 	MetricsListen   string   `mapstructure:"metrics_listen" help:"address of the Prometheus /metrics listener; empty means off"`
-	TLS             TLS      `mapstructure:"tls" help:"the receiver's TLS; without cert_file it speaks plain HTTP"`
-	Gate            Gate     `mapstructure:"gate" help:"the version gate: which commits may upload"`
+	// Limits (SPEC §3.3): what a client may hold of the receiver at once.
+	MaxUploads        int           `mapstructure:"max_uploads" help:"uploads received at once; one more waits a second for a slot, then gets 503 with Retry-After"`
+	MaxUploadsPerHost int           `mapstructure:"max_uploads_per_host" help:"uploads received at once from one host (those of one episode count as one); more get 503"`
+	MaxConnections    int           `mapstructure:"max_connections" help:"connections held open at once; more wait in the kernel's accept queue (keep LimitNOFILE= above it)"`
+	DrainTimeout      time.Duration `mapstructure:"drain_timeout" help:"on SIGTERM, how long uploads in flight may take to finish before they are cut; keep it 10s under the unit's TimeoutStopSec (90s)"`
+	TLS               TLS           `mapstructure:"tls" help:"the receiver's TLS; without cert_file it speaks plain HTTP"`
+	Gate              Gate          `mapstructure:"gate" help:"the version gate: which commits may upload"`
 }
 
 type TLS struct {
@@ -123,6 +128,13 @@ func Default() Config {
 			MaxEpisodeBytes: 8 * GiB,
 			MaxReportBytes:  1 * MiB,
 			MinFreeBytes:    512 * MiB,
+			// 16 uploads, and 4 more racing their own retries, hold at most 24 MiB of
+			// buffers (internal/store): the receiver stays under 64 MB whatever its
+			// clients do (bench/README.md).
+			MaxUploads:        16,
+			MaxUploadsPerHost: 4,
+			MaxConnections:    1024,
+			DrainTimeout:      80 * time.Second,
 			Gate: Gate{
 				GitRef:    "main",
 				GitDepth:  100,
