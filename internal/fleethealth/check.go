@@ -212,12 +212,6 @@ func Snapshot(opts Options) (*Result, error) {
 	return res.withUntracked(fe), nil
 }
 
-// inputs gathers what an evaluation needs beyond the index: the roster and the
-// silences.
-func inputs(opts Options, now time.Time) (fleetInputs, error) {
-	return fleetInputs{}, nil
-}
-
 // fleetInputs are what an evaluation knows beyond the index and the reports.
 type fleetInputs struct {
 	// roster maps each host with a host token to its token's creation (zero when
@@ -276,7 +270,7 @@ func evaluateFleet(dataDir string, cfg config.FleetHealth, now time.Time, st *St
 		heldTLS(ev, st.Hosts[host])
 		for i := range ev.findings {
 			fd := &ev.findings[i]
-			fd.Severity = Severity(fd.Symptom)
+			fd.Severity, fd.repeat = Severity(fd.Symptom), ev.repeat
 			if in.silenced != nil {
 				if ref, ok := in.silenced(host, fd.Symptom); ok {
 					fd.Silence = &ref
@@ -319,6 +313,15 @@ func quietHost(host string, f *hostFacts, created time.Time, hs *HostState, now 
 	expected := created
 	if expected.IsZero() {
 		expected = ev.rosterSince
+	}
+	quiet := expected
+	if !ev.lastSeen.IsZero() {
+		quiet = ev.lastSeen
+	}
+	// Gone: quiet for longer than the active window. Its alerts stay open, but an
+	// hourly reminder of a dead host is noise: they repeat every gone_repeat_interval.
+	if now.Sub(quiet) > cfg.ActiveWindow {
+		ev.repeat = cfg.GoneRepeatInterval
 	}
 	if found := quietSilent(host, ev.lastSeen, expected, now, cfg); found != nil {
 		ev.findings = append(ev.findings, *found)

@@ -2,6 +2,8 @@ package fleethealth
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"github.com/cis490/cis490/internal/alerts"
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/index"
+	"github.com/cis490/cis490/internal/tokens"
 )
 
 // t0 is 18:00 UTC: tests run their checks around it.
@@ -29,6 +32,8 @@ type fleet struct {
 	cfg        config.FleetHealth
 	alertsPath string
 	notifier   *Notifier
+	// tokensPath is the tokens file, once a test mints a host token: the roster.
+	tokensPath string
 }
 
 func newFleet(t *testing.T) *fleet {
@@ -95,8 +100,32 @@ func (f *fleet) report(host, status string, received time.Time, failing ...strin
 	require.NoError(f.t, os.WriteFile(filepath.Join(reportDir(f.dir), host+".json"), doc, 0o640))
 }
 
+// token gives host a host token created at created (zero: a tokens file written
+// before creation times were kept), putting the fleet in roster mode.
+func (f *fleet) token(host string, created time.Time) {
+	f.t.Helper()
+	f.tokensPath = filepath.Join(f.dir, "tokens.toml")
+	if created.IsZero() {
+		line := fmt.Sprintf("[[token]]\nsha256 = %q\nhost = %q\n", tokens.Hash(host+" token"), host)
+		file, err := os.OpenFile(f.tokensPath, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+		require.NoError(f.t, err)
+		_, err = file.WriteString(line)
+		require.NoError(f.t, errors.Join(err, file.Close()))
+		return
+	}
+	_, _, err := tokens.Mint(f.tokensPath, tokens.Identity{Host: host}, created)
+	require.NoError(f.t, err)
+}
+
+// revoke removes host's tokens, as `cis490 token revoke --host` does.
+func (f *fleet) revoke(host string) {
+	f.t.Helper()
+	_, err := tokens.Revoke(f.tokensPath, tokens.Selector{Host: host})
+	require.NoError(f.t, err)
+}
+
 func (f *fleet) opts(now time.Time) Options {
-	return Options{Config: f.cfg, DataDir: f.dir, AlertsPath: f.alertsPath, Now: now,
+	return Options{Config: f.cfg, DataDir: f.dir, AlertsPath: f.alertsPath, TokensFile: f.tokensPath, Now: now,
 		Logger: zerolog.New(zerolog.NewTestWriter(f.t)), Notifier: f.notifier}
 }
 

@@ -70,8 +70,7 @@ func silent(f *hostFacts, now time.Time, cfg config.FleetHealth) *Finding {
 
 // quietSilent is silent for a roster host without a request in the window: quiet
 // since lastSeen (the state remembers it beyond the window) or, for one never seen,
-// expected since its token was created (expected). Quiet for longer than the active
-// window it is gone: the alert stays open, repeated every gone_repeat_interval.
+// expected since its token was created (expected).
 func quietSilent(host string, lastSeen, expected, now time.Time, cfg config.FleetHealth) *Finding {
 	from, ev := lastSeen, map[string]any{"last_seen": nil, "silent_after": human(cfg.SilentAfter)}
 	var summary string
@@ -90,12 +89,8 @@ func quietSilent(host string, lastSeen, expected, now time.Time, cfg config.Flee
 		return nil
 	}
 	ev["quiet_for"] = human(now.Sub(from))
-	f := &Finding{Symptom: Silent, Since: since, Summary: summary, Evidence: ev}
-	if now.Sub(from) > cfg.ActiveWindow {
-		ev["gone"] = true
-		f.repeat = cfg.GoneRepeatInterval
-	}
-	return f
+	ev["gone"] = now.Sub(from) > cfg.ActiveWindow
+	return &Finding{Symptom: Silent, Since: since, Summary: summary, Evidence: ev}
 }
 
 // fatalOnly: since the last 2xx gated request, at least fatal_min_requests gated

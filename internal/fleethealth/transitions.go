@@ -29,6 +29,8 @@ type evaluation struct {
 	// judged lists the symptoms this evaluation could tell at all, nil meaning every
 	// one: one it could not judge has not cleared.
 	judged []string
+	// repeat, when set, spaces the repeats of its alerts instead of repeat_interval.
+	repeat time.Duration
 }
 
 func (ev *evaluation) judges(sym string) bool {
