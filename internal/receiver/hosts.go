@@ -155,13 +155,24 @@ func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// healthz answers anyone, without a token or a client certificate: fleet health and
+// doctor on the Pi read the gate's sources from it. A source that fails is news, not
+// an outage, so the answer stays 200; its path and error stay in the log.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
 		s.refuseDraining(w, r)
 		return
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	_, _ = io.WriteString(w, "ok\n")
+	b := buildinfo.Get()
+	h := protocol.Health{Status: protocol.HealthOK, Version: b.Version, Commit: b.Commit, Gate: []protocol.GateSource{}}
+	if s.gate != nil {
+		for _, src := range s.gate.Stats().Sources {
+			h.Gate = append(h.Gate, protocol.GateSource{
+				Name: src.Kind, Loaded: src.Loaded, LastOK: src.LastOK.UTC(), FailingSince: src.FailingSince.UTC(),
+			})
+		}
+	}
+	writeJSON(w, http.StatusOK, h)
 }
 
 func notFound(w http.ResponseWriter, r *http.Request) {

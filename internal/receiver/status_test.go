@@ -132,7 +132,7 @@ func TestHealthz(t *testing.T) {
 		h := newHarness(t, s)
 		r := h.do(req{method: http.MethodGet, path: "/healthz"})
 		assert.Equal(t, http.StatusOK, r.status, "no token needed")
-		assert.Equal(t, "ok\n", string(r.body))
+		assert.Equal(t, "ok", r.json["status"], "the body is protocol.Health: %s", r.body)
 	}
 }
 
