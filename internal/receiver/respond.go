@@ -18,6 +18,7 @@ const (
 	codeCommitRequired   = "commit_required"
 	codeNoSpace          = "insufficient_storage"
 	codeShuttingDown     = "shutting_down"
+	codeBusy             = "busy" // a limit of serve.max_uploads*: retry after Retry-After
 	codeInternal         = "internal"
 )
 

@@ -25,15 +25,14 @@ import (
 	"github.com/cis490/cis490/internal/tokens"
 )
 
-// ShutdownTimeout bounds how long in-flight requests may run after SIGTERM; it stays
-// under systemd's default TimeoutStopSec (90 s).
-const ShutdownTimeout = 80 * time.Second
-
 // Run serves the receiver until ctx is cancelled, then finishes in-flight requests.
 // ready, when not nil, is called with the bound address once the server accepts
 // connections.
 func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, ready func(addr net.Addr)) error {
 	sc := cfg.Serve
+	if err := checkLimits(sc); err != nil {
+		return &ConfigError{err}
+	}
 	addr := sc.ListenAddr()
 	if sc.TokensFile == "" && !isLoopback(addr) {
 		return &ConfigError{fmt.Errorf("refusing to listen on %s without serve.tokens_file: anyone on the network could upload."+
@@ -89,6 +88,10 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, ready func(
 	defer stopGate()
 	go g.Run(gateCtx)
 
+	// Cancelled when serve.drain_timeout cuts the requests still in flight, so that
+	// their handlers stop and the store removes what they wrote.
+	requestsCtx, cancelRequests := context.WithCancel(context.Background())
+	defer cancelRequests()
 	metrics := NewMetrics(g, st)
 	srv := New(Options{Config: sc, Store: st, Index: idx, Gate: g, Tokens: toks, Logger: log, Metrics: metrics,
 		Fleet: FleetOptions{Config: cfg.FleetHealth, AlertsPath: cfg.AlertsPath()}})
@@ -99,10 +102,11 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, ready func(
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          stdlog.New(log.With().Str("component", "http").Logger(), "", 0),
+		BaseContext:       func(net.Listener) context.Context { return requestsCtx },
 	}
 	// Both ports are bound before either serves: a failure to bind one leaves no
 	// request in flight behind.
-	ln, err := listen(addr, tlsCfg)
+	ln, err := listen(addr, tlsCfg, sc.MaxConnections)
 	if err != nil {
 		return err
 	}
@@ -140,18 +144,35 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, ready func(
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info().Msg("shutting down: finishing in-flight requests")
+	log.Info().Str("drain_timeout", sc.DrainTimeout.String()).Msg("shutting down: finishing in-flight requests")
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
-	srv.Drain()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
-	defer cancel()
+	err = srv.shutdown(log, httpSrv, cancelRequests, sc.DrainTimeout)
 	if metricsSrv != nil {
-		_ = metricsSrv.Shutdown(shutdownCtx)
+		_ = metricsSrv.Close() // kept up during the drain: it shows the drain
 	}
-	if err := httpSrv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	if err != nil {
+		return err
 	}
 	log.Info().Msg("stopped")
+	return nil
+}
+
+// checkLimits refuses limits that would refuse everything or never let go.
+func checkLimits(sc config.Serve) error {
+	for _, l := range []struct {
+		key string
+		ok  bool
+		val any
+	}{
+		{"serve.max_uploads", sc.MaxUploads > 0, sc.MaxUploads},
+		{"serve.max_uploads_per_host", sc.MaxUploadsPerHost > 0, sc.MaxUploadsPerHost},
+		{"serve.max_connections", sc.MaxConnections > 0, sc.MaxConnections},
+		{"serve.drain_timeout", sc.DrainTimeout > 0, sc.DrainTimeout},
+	} {
+		if !l.ok {
+			return fmt.Errorf("bad value for %s: %v (must be positive)", l.key, l.val)
+		}
+	}
 	return nil
 }
 
@@ -236,12 +257,14 @@ func announce(log zerolog.Logger, cfg config.Config, addr net.Addr, g *gate.Gate
 	}
 }
 
-// listen binds addr, serving TLS when tlsCfg is set.
-func listen(addr string, tlsCfg *tls.Config) (net.Listener, error) {
+// listen binds addr, holding at most maxConns connections at once and serving TLS
+// when tlsCfg is set. The cap counts connections still in their TLS handshake.
+func listen(addr string, tlsCfg *tls.Config, maxConns int) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s (serve.listen): %w", addr, err)
 	}
+	ln = limitListen(ln, maxConns)
 	if tlsCfg == nil {
 		return ln, nil
 	}

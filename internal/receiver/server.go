@@ -36,6 +36,13 @@ type Options struct {
 	StallTimeout time.Duration
 	// Fleet is where fleet health keeps its output (GET /v1/alerts, /v1/fleet).
 	Fleet FleetOptions
+	// LimitWait is how long an upload over serve.max_uploads or max_uploads_per_host
+	// waits for a slot before it is answered 503; 0 means one second.
+	LimitWait time.Duration
+	// MinBodyRate is the slowest an upload's body may arrive once its first bytes are
+	// in, in bytes a second averaged over BodyRateWindow; 0 means 1 KiB/s over 60 s.
+	MinBodyRate    int64
+	BodyRateWindow time.Duration
 }
 
 // Server answers the v1 API.
@@ -52,6 +59,13 @@ type Server struct {
 	stallTimeout time.Duration
 	draining     atomic.Bool
 	fleet        FleetOptions
+
+	uploads        *uploadLimiter
+	minBodyRate    int64
+	bodyRateWindow time.Duration
+	requests       requestCounter
+	cutting        atomic.Bool  // drain_timeout reached: what still runs is being cut
+	cut            atomic.Int64 // uploads cut
 }
 
 // New returns a Server; it starts nothing.
@@ -68,6 +82,9 @@ func New(opts Options) *Server {
 		now:          opts.Now,
 		stallTimeout: opts.StallTimeout,
 		fleet:        opts.Fleet,
+
+		minBodyRate:    opts.MinBodyRate,
+		bodyRateWindow: opts.BodyRateWindow,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -75,6 +92,17 @@ func New(opts Options) *Server {
 	if s.stallTimeout == 0 {
 		s.stallTimeout = time.Minute
 	}
+	if s.minBodyRate == 0 {
+		s.minBodyRate = 1024
+	}
+	if s.bodyRateWindow == 0 {
+		s.bodyRateWindow = time.Minute
+	}
+	wait := opts.LimitWait
+	if wait == 0 {
+		wait = time.Second
+	}
+	s.uploads = newUploadLimiter(opts.Config.MaxUploads, opts.Config.MaxUploadsPerHost, wait)
 	if s.metrics == nil {
 		s.metrics = NewMetrics(s.gate, s.store)
 	}
@@ -94,7 +122,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		mux.Handle(pattern, s.indexed(route, s.authenticated(next)))
 	}
-	v1("PUT /v1/episodes", "episodes", s.putEpisode, true)
+	v1("PUT /v1/episodes", "episodes", s.limited(s.putEpisode), true)
 	v1("POST /v1/heartbeat", "heartbeat", s.heartbeat, true)
 	v1("PUT /v1/host-health/{host}", "host-health", s.putHostHealth, false)
 	v1("GET /v1/host-health/{host}", "host-health", s.getHostHealth, false)
@@ -118,6 +146,8 @@ func (s *Server) Handler() http.Handler {
 	h = hlog.AccessHandler(s.accessLog)(h)
 	h = hlog.RequestIDHandler("req_id", protocol.HeaderRequestID)(h)
 	h = hlog.NewHandler(s.log)(h)
+	// Outermost: a shutdown that waits for the requests it cut waits for their log lines too.
+	h = s.requests.track(h)
 	return h
 }
 
@@ -135,5 +165,5 @@ func (s *Server) accessLog(r *http.Request, status, size int, dur time.Duration)
 		ev = hlog.FromRequest(r).Warn()
 	}
 	ev.Str("method", r.Method).Str("path", r.URL.Path).Int("status", status).Int("size", size).
-		Dur("dur", dur).Str("remote", r.RemoteAddr).Msg("request")
+		Str("dur", dur.Round(time.Microsecond).String()).Str("remote", r.RemoteAddr).Msg("request")
 }
