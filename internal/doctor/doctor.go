@@ -113,10 +113,13 @@ func (o *Options) defaults() {
 	}
 }
 
-// Run runs every check within the configuration's doctor.timeout and returns the
-// report. It never takes longer than the timeout (plus rendering): a check still
-// running at the deadline is reported as failed.
-func Run(ctx context.Context, opts Options) Report {
+// Run runs every check of a lab host within the configuration's doctor.timeout and
+// returns the report. It never takes longer than the timeout (plus rendering): a
+// check still running at the deadline is reported as failed.
+func Run(ctx context.Context, opts Options) Report { return run(ctx, opts, definitions) }
+
+// run is Run with the checks of either role (pirole.go has the receiver's).
+func run(ctx context.Context, opts Options, definitions func(context.Context, Options) []definition) Report {
 	opts.defaults()
 	timeout := opts.Config.Doctor.Timeout
 	host := opts.Config.Host
