@@ -85,7 +85,12 @@ type FleetHealth struct {
 	FatalMinRequests int           `mapstructure:"fatal_min_requests" help:"this many gated requests, all 4xx since the last 2xx, make a host fatal-only"`
 	ReportStaleAfter time.Duration `mapstructure:"report_stale_after" help:"an active host without a doctor report for this long is report-stale"`
 	RepeatInterval   time.Duration `mapstructure:"repeat_interval" help:"a firing alert is repeated at most this often"`
-	Syslog           bool          `mapstructure:"syslog" help:"send each notification to syslog too"`
+	// GoneRepeatInterval spaces the repeats of a roster host quiet for longer than
+	// active_window: still worth a daily reminder, not an hourly one.
+	GoneRepeatInterval time.Duration `mapstructure:"gone_repeat_interval" help:"a silent alert of a roster host quiet longer than active_window is repeated at most this often"`
+	GateStaleAfter     time.Duration `mapstructure:"gate_stale_after" help:"the receiver's own row is gate-stale when a gate source has failed to refresh for this long"`
+	MaxSilence         time.Duration `mapstructure:"max_silence" help:"the longest a silence may last"`
+	Syslog             bool          `mapstructure:"syslog" help:"send each notification to syslog too"`
 	// SyslogSocket is the syslog daemon's unix datagram socket; "" means the
 	// system's (/dev/log).
 	SyslogSocket    string `mapstructure:"syslog_socket" help:"the syslog daemon's unix socket (empty: the system's, /dev/log)"`
@@ -143,14 +148,17 @@ func Default() Config {
 			},
 		},
 		FleetHealth: FleetHealth{
-			SilentAfter:      30 * time.Minute,
-			ActiveWindow:     24 * time.Hour,
-			FatalWindow:      time.Hour,
-			FatalMinRequests: 3,
-			ReportStaleAfter: 36 * time.Hour,
-			RepeatInterval:   time.Hour,
-			Syslog:           true,
-			PushTimeout:      10 * time.Second,
+			SilentAfter:        30 * time.Minute,
+			ActiveWindow:       24 * time.Hour,
+			FatalWindow:        time.Hour,
+			FatalMinRequests:   3,
+			ReportStaleAfter:   36 * time.Hour,
+			RepeatInterval:     time.Hour,
+			GoneRepeatInterval: 24 * time.Hour,
+			GateStaleAfter:     15 * time.Minute,
+			MaxSilence:         7 * 24 * time.Hour,
+			Syslog:             true,
+			PushTimeout:        10 * time.Second,
 		},
 		Doctor: Doctor{Timeout: 10 * time.Second},
 	}

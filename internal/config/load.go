@@ -372,7 +372,9 @@ func (c *Config) check() []error {
 		"fleet_health.silent_after": c.FleetHealth.SilentAfter, "fleet_health.active_window": c.FleetHealth.ActiveWindow,
 		"fleet_health.fatal_window": c.FleetHealth.FatalWindow, "fleet_health.report_stale_after": c.FleetHealth.ReportStaleAfter,
 		"fleet_health.repeat_interval": c.FleetHealth.RepeatInterval, "fleet_health.push_timeout": c.FleetHealth.PushTimeout,
-		"doctor.timeout": c.Doctor.Timeout, "ship.max_age": c.Ship.MaxAge, "ship.keep_sent": c.Ship.KeepSent,
+		"fleet_health.gone_repeat_interval": c.FleetHealth.GoneRepeatInterval, "fleet_health.gate_stale_after": c.FleetHealth.GateStaleAfter,
+		"fleet_health.max_silence": c.FleetHealth.MaxSilence, "doctor.timeout": c.Doctor.Timeout,
+		"ship.max_age": c.Ship.MaxAge, "ship.keep_sent": c.Ship.KeepSent,
 	} {
 		if d <= 0 {
 			add(bad(key, "%v (must be positive)", d))
