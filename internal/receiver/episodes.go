@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog/hlog"
+
 	"github.com/cis490/cis490/internal/protocol"
 	"github.com/cis490/cis490/internal/store"
 )
@@ -59,7 +61,7 @@ func (s *Server) putEpisode(w http.ResponseWriter, r *http.Request) {
 	res, stored, err := s.store.Stored(c.Host, sha, meta)
 	switch {
 	case errors.Is(err, store.ErrNoSpace):
-		s.log.Error().Err(err).Msg("an episode's metadata could not be written: the receiver's disk is full")
+		hlog.FromRequest(r).Error().Err(err).Msg("an episode's metadata could not be written: the receiver's disk is full")
 		fail(w, r, http.StatusInsufficientStorage, codeNoSpace,
 			"the episode is stored, but the receiver's disk is too full to write its metadata: retry later")
 		return
@@ -94,7 +96,7 @@ func (s *Server) episodeError(w http.ResponseWriter, r *http.Request, err error)
 		fail(w, r, http.StatusRequestEntityTooLarge, codeTooLarge,
 			fmt.Sprintf("episode is over this receiver's limit of %d bytes (serve.max_episode_bytes): nothing was kept", s.cfg.MaxEpisodeBytes))
 	case errors.Is(err, store.ErrNoSpace):
-		s.log.Error().Err(err).Msg("refusing an upload: the receiver's disk is (nearly) full")
+		hlog.FromRequest(r).Error().Err(err).Msg("refusing an upload: the receiver's disk is (nearly) full")
 		fail(w, r, http.StatusInsufficientStorage, codeNoSpace,
 			"the receiver's disk is full or below serve.min_free_bytes: nothing was kept; retry later")
 	case errors.Is(err, store.ErrBadName):
@@ -108,7 +110,7 @@ func (s *Server) episodeError(w http.ResponseWriter, r *http.Request, err error)
 }
 
 func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error) {
-	s.log.Error().Err(err).Str("path", r.URL.Path).Msg("request failed")
+	hlog.FromRequest(r).Error().Err(err).Str("path", r.URL.Path).Msg("request failed")
 	fail(w, r, http.StatusInternalServerError, codeInternal, "internal error on the receiver: see its log")
 }
 
