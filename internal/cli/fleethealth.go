@@ -37,6 +37,9 @@ type fleetCheckOptions struct {
 	json    bool
 	// clock is the wall clock --now is judged against; nil is time.Now.
 	clock func() time.Time
+	// gather learns the facts of the receiver beside the check, for the Pi's own row;
+	// nil is fleethealth.GatherReceiverFacts.
+	gather func(context.Context, config.Config) *fleethealth.ReceiverFacts
 }
 
 // nowTolerance is how far --now may be from the clock and still write and notify: a
@@ -63,6 +66,13 @@ doctor report, and find per host:
   report-failing  its latest doctor report fails                           critical
   report-warning  its latest doctor report warns                           warning
   report-stale    no doctor report for report_stale_after                  warning
+
+and on the receiver's own row (its host name), as this check finds it:
+
+  disk-low        free space of serve.data_dir under twice min_free_bytes, or a
+                  507 within fatal_window                                  critical
+  gate-stale      a gate source failing to refresh for gate_stale_after    warning
+  receiver-down   the receiver does not answer /healthz on serve.listen    critical
 
 The hosts tracked are the roster: with serve.tokens_file, every host with a host token,
 whether it sent a request or not (a host quiet for longer than active_window stays
@@ -120,9 +130,13 @@ func runFleetCheck(ctx context.Context, opts *fleetCheckOptions, cfg config.Conf
 	if !dry {
 		notifier = fleethealth.NewNotifier(cfg.FleetHealth, log)
 	}
+	gather := opts.gather
+	if gather == nil {
+		gather = fleethealth.GatherReceiverFacts
+	}
 	res, err := fleethealth.Check(ctx, fleethealth.Options{
 		Config: cfg.FleetHealth, DataDir: cfg.Serve.DataDir, AlertsPath: cfg.AlertsPath(), TokensFile: cfg.Serve.TokensFile,
-		Now: now, DryRun: dry, Logger: log, Notifier: notifier,
+		Receiver: gather(ctx, cfg), Now: now, DryRun: dry, Logger: log, Notifier: notifier,
 	})
 	if errors.Is(err, fleethealth.ErrNoIndex) {
 		return usageErr(fmt.Errorf("fleet-health check: %w", err))

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,7 +42,7 @@ func TestFleetCheckTable(t *testing.T) {
 	t.Parallel()
 	cfg := fleetData(t)
 	out := &testutil.SyncBuffer{}
-	opts := &fleetCheckOptions{streams: Streams{Out: out, Err: out}, now: "2026-11-28T18:00:00Z", clock: atAlertT0}
+	opts := &fleetCheckOptions{streams: Streams{Out: out, Err: out}, now: "2026-11-28T18:00:00Z", clock: atAlertT0, gather: noReceiver}
 	require.NoError(t, runFleetCheck(t.Context(), opts, cfg, zerolog.Nop()))
 	lines := strings.Split(out.String(), "\n")
 	assert.Regexp(t, `^HOST\s+LAST SEEN\s+STATUS\s+SYMPTOMS$`, lines[0])
@@ -55,7 +56,7 @@ func TestFleetCheckDryRunJSON(t *testing.T) {
 	t.Parallel()
 	cfg := fleetData(t)
 	out := &testutil.SyncBuffer{}
-	opts := &fleetCheckOptions{streams: Streams{Out: out, Err: out}, now: "2026-11-28T18:00:00Z", dryRun: true, json: true}
+	opts := &fleetCheckOptions{streams: Streams{Out: out, Err: out}, now: "2026-11-28T18:00:00Z", dryRun: true, json: true, gather: noReceiver}
 	require.NoError(t, runFleetCheck(t.Context(), opts, cfg, zerolog.Nop()))
 	var res fleethealth.Result
 	require.NoError(t, json.Unmarshal([]byte(out.String()), &res))
@@ -70,6 +71,9 @@ func TestFleetCheckDryRunJSON(t *testing.T) {
 }
 
 func atAlertT0() time.Time { return alertT0 }
+
+// noReceiver leaves the Pi's own row out: these tests are about the lab hosts.
+func noReceiver(context.Context, config.Config) *fleethealth.ReceiverFacts { return nil }
 
 // A --now far from the clock is a simulation: it writes and notifies nothing unless
 // --record says otherwise, and says so on standard error. Relative times read as
@@ -97,7 +101,7 @@ func TestFleetCheckNowFarFromTheClock(t *testing.T) {
 			cfg := fleetData(t)
 			var out, errb testutil.SyncBuffer
 			opts := &fleetCheckOptions{streams: Streams{Out: &out, Err: &errb}, now: tc.now, record: tc.record, dryRun: tc.dryRun,
-				clock: func() time.Time { return alertT0.Add(10 * time.Minute) }}
+				clock: func() time.Time { return alertT0.Add(10 * time.Minute) }, gather: noReceiver}
 			if tc.now == "" {
 				opts.clock = nil
 			}
@@ -126,6 +130,26 @@ func TestFleetCheckNowFarFromTheClock(t *testing.T) {
 			}
 		})
 	}
+}
+
+// On the Pi the check has a row for the receiver itself, from the real probe: here
+// nothing answers on serve.listen, so it is receiver-down.
+func TestFleetCheckHasTheReceiversOwnRow(t *testing.T) {
+	t.Parallel()
+	cfg := fleetData(t)
+	cfg.Host = "pi"
+	cfg.Serve.Listen = "127.0.0.1:1"
+	var out, errb testutil.SyncBuffer
+	opts := &fleetCheckOptions{streams: Streams{Out: &out, Err: &errb}, dryRun: true, json: true,
+		now: "2026-11-28T18:00:00Z", clock: atAlertT0}
+	require.NoError(t, runFleetCheck(t.Context(), opts, cfg, zerolog.Nop()))
+	var res fleethealth.Result
+	require.NoError(t, json.Unmarshal([]byte(out.String()), &res))
+	require.Len(t, res.Hosts, 3)
+	row := res.Hosts[2]
+	assert.Equal(t, "pi", row.Host)
+	require.Len(t, row.Symptoms, 1)
+	assert.Equal(t, fleethealth.ReceiverDown, row.Symptoms[0].Symptom)
 }
 
 func TestFleetCheckBadNowIsAUsageError(t *testing.T) {

@@ -75,9 +75,11 @@ syslog = false
 	}
 	r.start(t)
 	// The port the kernel chose, kept for a restart; clients learn it from the
-	// environment, as CIS490_RECEIVER_URL overrides receiver.url.
+	// environment, as CIS490_RECEIVER_URL overrides receiver.url, and so does
+	// fleet-health check, which asks the receiver on serve.listen for the Pi's own row
+	// (named pi).
 	r.addr = r.srv.Addr
-	r.env = append(r.env, "CIS490_RECEIVER_URL="+r.srv.URL)
+	r.env = append(r.env, "CIS490_RECEIVER_URL="+r.srv.URL, "CIS490_SERVE_LISTEN="+r.addr, "CIS490_HOST=pi")
 	return r
 }
 
@@ -191,6 +193,7 @@ func TestFleetHealthEndToEnd(t *testing.T) {
 		"lab-ok":      {},
 		"lab-old":     {fleethealth.FatalOnly},
 		"lab-nostamp": {fleethealth.Unstamped},
+		"pi":          {}, // the receiver itself: up, with room on its disk
 	}, symptomsByHost(res))
 	byHost := map[string]fleethealth.Row{}
 	for _, h := range res.Hosts {

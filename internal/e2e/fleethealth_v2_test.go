@@ -84,9 +84,11 @@ func TestFleetRosterFromTheTokensFile(t *testing.T) {
 	minted := time.Now()
 
 	early := r.check(t, minted)
-	require.Len(t, early.Hosts, 1, "the roster is lab-new alone (the admin is not a host)")
+	require.Len(t, early.Hosts, 2, "the roster is lab-new alone (the admin is not a host), and the Pi has its row")
 	assert.Equal(t, "lab-new", early.Hosts[0].Host)
 	assert.Equal(t, fleethealth.HostInactive, early.Hosts[0].Status, "expected, not overdue yet")
+	assert.Equal(t, "pi", early.Hosts[1].Host)
+	assert.Equal(t, fleethealth.HostOK, early.Hosts[1].Status, "%+v", early.Hosts[1].Symptoms)
 	assert.Empty(t, early.Notifications)
 
 	due := minted.Add(silentAfter + 2*time.Second) // within 5 minutes of the clock: a real check
@@ -100,7 +102,8 @@ func TestFleetRosterFromTheTokensFile(t *testing.T) {
 	rev := r.cis490(t, "token", "revoke", "--host", "lab-new")
 	require.Equal(t, 0, rev.Code, rev.Stderr)
 	res = r.check(t, due.Add(2*time.Second))
-	assert.Empty(t, res.Hosts)
+	require.Len(t, res.Hosts, 1)
+	assert.Equal(t, "pi", res.Hosts[0].Host, "lab-new is no longer tracked")
 	require.Len(t, res.Notifications, 1)
 	assert.Equal(t, alerts.StatusRetired, res.Notifications[0].Status)
 	assert.Empty(t, r.check(t, due.Add(3*time.Second)).Notifications)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cis490/cis490/internal/alerts"
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/protocol"
 )
 
 // BatchGCPercent is the garbage collector's target for a `fleet-health check`
@@ -34,6 +35,9 @@ type Options struct {
 	// expected, whether or not they sent a request. Empty is open mode: the roster is
 	// the hosts seen in the window.
 	TokensFile string
+	// Receiver is what the check learned of the receiver it runs beside
+	// (GatherReceiverFacts): the Pi's own row. Nil: not on the Pi, or not gathered.
+	Receiver *ReceiverFacts
 	// Now is the evaluation time; zero means the clock's.
 	Now    time.Time
 	DryRun bool
@@ -142,6 +146,7 @@ func Check(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	in.receiver = opts.Receiver
 	// alerts.jsonl is the record of what was notified; the state only remembers it.
 	recent, logErr := alerts.Recent(opts.AlertsPath, recentFrom(now, max(opts.Config.RepeatInterval, opts.Config.GoneRepeatInterval)))
 	if logErr != nil && opts.DryRun {
@@ -201,6 +206,7 @@ func Snapshot(opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	in.receiver = opts.Receiver
 	fe, err := evaluateFleet(opts.DataDir, opts.Config, now, st, in, opts.Logger)
 	if err != nil {
 		return nil, err
@@ -219,6 +225,7 @@ type fleetInputs struct {
 	roster map[string]time.Time
 	// silenced finds the silence matching a host's symptom now; nil matches nothing.
 	silenced func(host, symptom string) (SilenceRef, bool)
+	receiver *ReceiverFacts
 }
 
 // fleetEval is one evaluation of the fleet.
@@ -265,6 +272,9 @@ func evaluateFleet(dataDir string, cfg config.FleetHealth, now time.Time, st *St
 		} else {
 			out.evals[host] = quietHost(host, f, created, st.Hosts[host], now, cfg)
 		}
+	}
+	if in.receiver != nil {
+		out.receiverRow(dataDir, in.receiver, wf.last507, st, now, cfg, log)
 	}
 	for host, ev := range out.evals {
 		heldTLS(ev, st.Hosts[host])
@@ -332,6 +342,43 @@ func quietHost(host string, f *hostFacts, created time.Time, hs *HostState, now 
 		}
 	}
 	return ev
+}
+
+// receiverRow adds the Pi's own symptoms to its row, which exists whether or not the
+// Pi ever sent a request: its doctor report says report-failing or report-warning, and
+// the receiver's facts the rest. last507 is the window's latest 507, fleet-wide.
+func (out *fleetEval) receiverRow(dataDir string, rf *ReceiverFacts, last507 time.Time, st *State, now time.Time, cfg config.FleetHealth, log zerolog.Logger) {
+	host, ok := protocol.NormalizeHost(rf.Host)
+	if !ok {
+		log.Warn().Str("host", rf.Host).Msg("the receiver's own row is left out: its host name is not a valid one (set host in the configuration)")
+		return
+	}
+	if now.Sub(last507) > cfg.FatalWindow {
+		last507 = time.Time{}
+	}
+	ev := out.evals[host]
+	if ev == nil {
+		rep, err := readReport(dataDir, host)
+		if err != nil {
+			log.Warn().Err(err).Msg("doctor report skipped")
+		}
+		ev = &evaluation{report: rep, judged: []string{ReportFailing, ReportWarning}}
+		if hs := st.Hosts[host]; hs != nil {
+			ev.lastSeen = hs.LastSeen
+		}
+		for _, found := range []*Finding{reportFailing(host, rep, now), reportWarning(host, rep, now)} {
+			if found != nil {
+				ev.findings = append(ev.findings, *found)
+			}
+		}
+		out.evals[host] = ev
+		out.unproven = slices.DeleteFunc(out.unproven, func(h string) bool { return h == host })
+	}
+	ev.receiver = true
+	if ev.judged != nil {
+		ev.judged = append(ev.judged, DiskLow, GateStale, ReceiverDown)
+	}
+	ev.findings = append(ev.findings, piFindings(rf, last507, now, cfg)...)
 }
 
 // heldTLS keeps tls-refused open, as the state holds it, until the host's next request

@@ -25,8 +25,9 @@ const (
 	ReportStale   = "report-stale"
 )
 
-// Symptoms lists every symptom.
-var Symptoms = []string{Silent, FatalOnly, TLSRefused, Unstamped, ReportFailing, ReportWarning, ReportStale}
+// Symptoms lists every symptom: a lab host's, then the receiver's own (pi.go).
+var Symptoms = []string{Silent, FatalOnly, TLSRefused, Unstamped, ReportFailing, ReportWarning, ReportStale,
+	DiskLow, GateStale, ReceiverDown}
 
 // Severities of an alert.
 const (
@@ -42,8 +43,8 @@ const (
 // refreshing: the last good one is kept).
 var severities = map[string]string{
 	Silent: Critical, FatalOnly: Critical, TLSRefused: Critical, ReportFailing: Critical,
-	"disk-low": Critical, "receiver-down": Critical,
-	Unstamped: Warning, ReportStale: Warning, ReportWarning: Warning, "gate-stale": Warning,
+	DiskLow: Critical, ReceiverDown: Critical,
+	Unstamped: Warning, ReportStale: Warning, ReportWarning: Warning, GateStale: Warning,
 }
 
 // Severity is a symptom's severity; one this table does not know is a warning.
