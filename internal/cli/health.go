@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
@@ -17,6 +18,7 @@ import (
 	"github.com/cis490/cis490/internal/client"
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/doctor"
+	"github.com/cis490/cis490/internal/store"
 )
 
 // maxReportRead bounds what is read from FILE or stdin; the receiver's own limit
@@ -37,6 +39,9 @@ type healthShipOptions struct {
 	streams Streams
 	// source is "" to run doctor here, "-" for standard input, else a file.
 	source string
+	// role is --role as given, then as resolved: on the receiver the report is stored
+	// in its own data folder rather than sent.
+	role string
 }
 
 func newHealthShipCmd(a *app) *cobra.Command {
@@ -52,7 +57,12 @@ The receiver never gates host-health: a host whose commit it refuses still deliv
 its report, which then shows commit-allowed failing. cis490-doctor-check.timer runs
 this daily.
 
-Exit codes: 0 delivered (whatever the report says), 1 not delivered,
+On the receiver (--role receiver, or auto with [serve] keys and no [receiver] keys,
+as for doctor) it runs the receiver's checks and stores the report directly as
+serve.data_dir/host-health/<host>.json, atomically: no HTTP, no token. Fleet health
+then judges the Pi's row by it like any host's.
+
+Exit codes: 0 delivered or stored (whatever the report says), 1 not delivered,
 2 usage or configuration error, or FILE is not a JSON object.`,
 		Example: "  cis490 health ship\n  cis490 doctor --json > report.json; cis490 health ship report.json",
 		Args:    cobra.MaximumNArgs(1),
@@ -64,9 +74,15 @@ Exit codes: 0 delivered (whatever the report says), 1 not delivered,
 			if len(args) == 1 {
 				opts.source = args[0]
 			}
+			role, err := doctor.PickRole(opts.role, config.Sections(a.v))
+			if err != nil {
+				return usageErr(err)
+			}
+			opts.role = string(role)
 			return runHealthShip(cmd.Context(), opts, cfg, log)
 		},
 	}
+	addRoleFlag(cmd, &opts.role)
 	return cmd
 }
 
@@ -74,6 +90,14 @@ func runHealthShip(ctx context.Context, opts *healthShipOptions, cfg config.Conf
 	body, status, err := healthReport(ctx, opts, cfg, log)
 	if err != nil {
 		return err
+	}
+	if doctor.Role(opts.role) == doctor.RoleReceiver {
+		// The Pi is its own receiver: its report goes where the receiver would put it.
+		if err := store.PutOwnHealth(cfg.Serve.DataDir, cfg.Host, body, time.Now()); err != nil {
+			return fmt.Errorf("health report not stored: %w", err)
+		}
+		log.Info().Str("data_dir", cfg.Serve.DataDir).Str("host", cfg.Host).Str("report_status", status).Msg("health report stored")
+		return nil
 	}
 	c, err := client.New(cfg, client.Options{Retries: -1, Logger: log})
 	if err != nil {
@@ -102,7 +126,7 @@ func runHealthShip(ctx context.Context, opts *healthShipOptions, cfg config.Conf
 // in opts.source, which must be a JSON object about this host.
 func healthReport(ctx context.Context, opts *healthShipOptions, cfg config.Config, log zerolog.Logger) ([]byte, string, error) {
 	if opts.source == "" {
-		report := doctor.Run(ctx, doctor.Options{Config: cfg, Logger: log})
+		report := doctor.RunAs(ctx, doctor.Role(opts.role), doctor.Options{Config: cfg, Logger: log})
 		var buf bytes.Buffer
 		if err := doctor.WriteJSON(&buf, report); err != nil {
 			return nil, "", err
