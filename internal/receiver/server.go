@@ -130,10 +130,14 @@ func (s *Server) Handler() http.Handler {
 	v1("GET /v1/whoami", "whoami", s.whoami, false)
 	v1("GET /v1/alerts", "alerts", s.getAlerts, false)
 	v1("GET /v1/fleet", "fleet", s.getFleet, false)
+	v1("GET /v1/silences", "silences", s.listSilences, false)
+	v1("POST /v1/silences", "silences", s.postSilence, false)
+	v1("DELETE /v1/silences/{id}", "silences", s.deleteSilence, false)
 	// JSON answers for wrong methods and unknown paths instead of the mux's plain text.
 	for path, allow := range map[string]string{
 		"/v1/episodes": "PUT", "/v1/heartbeat": "POST", "/v1/host-health/{host}": "GET, PUT",
 		"/v1/host-health": "GET", "/v1/whoami": "GET", "/v1/alerts": "GET", "/v1/fleet": "GET",
+		"/v1/silences": "GET, POST", "/v1/silences/{id}": "DELETE",
 	} {
 		mux.Handle(path, s.indexed("method", s.authenticated(methodNotAllowed(allow))))
 	}
