@@ -146,7 +146,6 @@ func Check(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	in.receiver = opts.Receiver
 	// alerts.jsonl is the record of what was notified; the state only remembers it.
 	recent, logErr := alerts.Recent(opts.AlertsPath, recentFrom(now, max(opts.Config.RepeatInterval, opts.Config.GoneRepeatInterval)))
 	if logErr != nil && opts.DryRun {
@@ -206,7 +205,6 @@ func Snapshot(opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	in.receiver = opts.Receiver
 	fe, err := evaluateFleet(opts.DataDir, opts.Config, now, st, in, opts.Logger)
 	if err != nil {
 		return nil, err

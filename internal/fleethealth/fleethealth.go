@@ -4,8 +4,10 @@
 //
 // A check reads; decides; notifies (alerts.jsonl, then syslog, Alertmanager, the
 // webhook); then saves the new state, once alerts.jsonl took the lines. Detection
-// (facts.go, window.go, symptoms.go) knows nothing of alert state (state.go,
-// transitions.go), which knows nothing of where notifications go (notify.go).
+// (facts.go, window.go, symptoms.go, pi.go for the receiver's own row; inputs.go for
+// the roster and the silences; check.go puts them together) knows nothing of alert
+// state (state.go, transitions.go), which knows nothing of where notifications go
+// (notify.go).
 package fleethealth
 
 import (

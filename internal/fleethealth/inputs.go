@@ -9,9 +9,9 @@ import (
 )
 
 // inputs gathers what an evaluation knows beyond the index and the reports: who is
-// expected (the roster) and what is silenced.
+// expected (the roster), what is silenced, and the receiver's own facts.
 func inputs(opts Options, now time.Time) (fleetInputs, error) {
-	var in fleetInputs
+	in := fleetInputs{receiver: opts.Receiver}
 	if opts.TokensFile != "" {
 		set, err := tokens.Load(opts.TokensFile)
 		if err != nil {

@@ -209,8 +209,8 @@ func (hs *HostState) resolvedWithin(sym string, now time.Time, d time.Duration) 
 
 // recentFrom is how far back alerts.jsonl is read before a step: to the start of this
 // hour, after which every firing line with this hour's dedup_key comes, or repeat back
-// when longer, so that a repeat counts from the last notification even when the state
-// was lost.
+// when longer (the longest repeat: gone_repeat_interval), so that a repeat counts from
+// the last notification even when the state was lost.
 func recentFrom(now time.Time, repeat time.Duration) time.Time {
 	from := now.Truncate(time.Hour)
 	if back := now.Add(-repeat); back.Before(from) {
