@@ -25,6 +25,7 @@ func newAlertsCmd(a *app) *cobra.Command {
 		Short: "Read fleet health's alerts",
 	}
 	cmd.AddCommand(newAlertsTailCmd(a))
+	cmd.AddCommand(newSilenceCmds(a)...)
 	return cmd
 }
 
