@@ -63,7 +63,7 @@ func checkHealthz(cfg config.Config, health func() (*protocol.Health, error), bu
 			"this cis490 serve applies serve.tls.client_ca_file to every route; until it exempts /healthz (SPEC §3.1), watch the gate in `journalctl -u cis490-receiver`",
 			details)
 	case err != nil:
-		return failed(err.Error(), "start the receiver (`systemctl enable --now cis490-receiver`) and read "+statusHint, details)
+		return failed(err.Error(), "start it (`systemctl enable --now cis490-receiver`); if it does not stay up, `journalctl -u cis490-receiver` says why", details)
 	}
 	details["status"], details["version"], details["commit"] = h.Status, h.Version, h.Commit
 	if h.Status == protocol.HealthDraining {
@@ -341,12 +341,12 @@ func checkFleetHealthRuns(ctx context.Context, dataDir, systemdDir string, syste
 	period := fleethealth.RunInterval
 	if last.IsZero() {
 		return failed("fleet-health check has never run here ("+state+" does not exist): nobody checks the fleet",
-			enable+"; without systemd, run `cis490 fleet-health check` every "+period.String()+" from cron", details)
+			enable+"; without systemd, run `cis490 fleet-health check` every "+roughAge(period)+" from cron", details)
 	}
 	age := now.Sub(last)
 	details["last_run"], details["age_seconds"] = last.UTC(), age.Round(time.Second).Seconds()
 	if age > staleRuns*period {
-		return failed(fmt.Sprintf("fleet-health check last ran %s ago, at %s; it should run every %s", roughAge(age), last.UTC().Format(time.RFC3339), period),
+		return failed(fmt.Sprintf("fleet-health check last ran %s ago, at %s; it should run every %s", roughAge(age), last.UTC().Format(time.RFC3339), roughAge(period)),
 			"`systemctl status "+fleetHealthUnit+".timer` and `journalctl -u "+fleetHealthUnit+"`; "+enable, details)
 	}
 	return ok(fmt.Sprintf("fleet-health check last ran %s ago", roughAge(age)), details)
