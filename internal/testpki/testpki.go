@@ -10,10 +10,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -25,6 +27,8 @@ type CA struct {
 	cert    *x509.Certificate
 	key     *ecdsa.PrivateKey
 	CertPEM string // path of the CA certificate in PEM
+
+	mu sync.Mutex // held while a pair's file names are picked and written
 }
 
 // Pair is an issued certificate and its key, as files and as a tls.Certificate.
@@ -84,6 +88,12 @@ func (ca *CA) ClientExpiring(cn string, notAfter time.Time) Pair {
 	return ca.issue(cn, []string{cn}, x509.ExtKeyUsageClientAuth, notAfter)
 }
 
+// ClientUsage issues a certificate named like Client's whose only extended key usage
+// is usage: with x509.ExtKeyUsageServerAuth, one a receiver must refuse from a client.
+func (ca *CA) ClientUsage(cn string, usage x509.ExtKeyUsage) Pair {
+	return ca.issue(cn, []string{cn}, usage, time.Now().Add(24*time.Hour))
+}
+
 func (ca *CA) issue(cn string, dns []string, usage x509.ExtKeyUsage, notAfter time.Time) Pair {
 	t := ca.t
 	t.Helper()
@@ -103,12 +113,27 @@ func (ca *CA) issue(cn string, dns []string, usage x509.ExtKeyUsage, notAfter ti
 	check(t, err)
 	keyDER, err := x509.MarshalECPrivateKey(key)
 	check(t, err)
-	p := Pair{CertFile: filepath.Join(ca.dir, cn+".pem"), KeyFile: filepath.Join(ca.dir, cn+"-key.pem")}
+	ca.mu.Lock()
+	p := ca.files(cn)
 	writePEM(t, p.CertFile, "CERTIFICATE", der)
 	writePEM(t, p.KeyFile, "EC PRIVATE KEY", keyDER)
+	ca.mu.Unlock()
 	p.TLS, err = tls.LoadX509KeyPair(p.CertFile, p.KeyFile)
 	check(t, err)
 	return p
+}
+
+// files names a new pair's files after its CN, with a number after the first: a test
+// may issue several certificates for one host from one CA, and none may overwrite
+// another's files.
+func (ca *CA) files(cn string) Pair {
+	name := cn
+	for i := 2; ; i++ {
+		if _, err := os.Stat(filepath.Join(ca.dir, name+".pem")); os.IsNotExist(err) {
+			return Pair{CertFile: filepath.Join(ca.dir, name+".pem"), KeyFile: filepath.Join(ca.dir, name+"-key.pem")}
+		}
+		name = fmt.Sprintf("%s-%d", cn, i)
+	}
 }
 
 func serial(t testing.TB) *big.Int {
