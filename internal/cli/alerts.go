@@ -81,7 +81,7 @@ Exit codes: 0 success (no alerts yet included), 1 the alerts could not be read,
 	f.StringVar(&opts.since, "since", "", "only alerts from then on: an RFC 3339 time or a duration back (2h, 3d)")
 	f.StringVar(&opts.filter.Host, "host", "", "only this host's alerts")
 	f.StringVar(&opts.filter.Symptom, "symptom", "", "only this symptom: "+strings.Join(fleethealth.Symptoms, ", "))
-	f.StringVar(&opts.filter.Status, "status", "", "only this status: firing, resolved or expired")
+	f.StringVar(&opts.filter.Status, "status", "", "only this status: "+strings.Join(alerts.Statuses, ", "))
 	f.BoolVar(&opts.json, "json", false, "print the JSON lines as they are")
 	f.StringVar(&opts.color, "color", "auto", "colour: auto (on a terminal), always or never; NO_COLOR turns it off")
 	f.BoolVar(&opts.remote, "remote", false, "read the receiver's GET /v1/alerts instead of the local file")
@@ -116,9 +116,8 @@ func (o *alertsTailOptions) check() error {
 	if s := strings.ToLower(o.filter.Symptom); s != "" && !slices.Contains(fleethealth.Symptoms, s) {
 		return fmt.Errorf("--symptom %q: use one of %s", o.filter.Symptom, strings.Join(fleethealth.Symptoms, ", "))
 	}
-	statuses := []string{alerts.StatusFiring, alerts.StatusResolved, alerts.StatusExpired}
-	if s := strings.ToLower(o.filter.Status); s != "" && !slices.Contains(statuses, s) {
-		return fmt.Errorf("--status %q: use firing, resolved or expired", o.filter.Status)
+	if s := strings.ToLower(o.filter.Status); s != "" && !slices.Contains(alerts.Statuses, s) {
+		return fmt.Errorf("--status %q: use one of %s", o.filter.Status, strings.Join(alerts.Statuses, ", "))
 	}
 	return nil
 }
