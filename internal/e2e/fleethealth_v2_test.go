@@ -111,3 +111,33 @@ func TestFleetRosterFromTheTokensFile(t *testing.T) {
 	require.Equal(t, 0, tail.Code, tail.Stderr)
 	assert.Equal(t, []string{"firing lab-new/silent", "retired lab-new/silent"}, alertKeys(t, tail.Stdout))
 }
+
+// A silence made with the real `alerts silence` holds lab-07's silent alert back while
+// it lasts (the row says silenced, and until when), and the alert fires at the first
+// check after it ends.
+func TestFleetCheckHonoursASilence(t *testing.T) {
+	t.Parallel()
+	r := startFleetReceiver(t, false)
+	r.ships(t, "lab-07", commitAllowed)
+	r.reports(t, "lab-07")
+	sil := r.cis490(t, "alerts", "silence", "--host", "lab-07", "--for", "1m", "--reason", "moving racks")
+	require.Equal(t, 0, sil.Code, sil.Stderr)
+	id := strings.TrimSpace(sil.Stdout)
+
+	res := r.check(t, time.Now().Add(silentAfter+time.Second))
+	row := res.Hosts[0]
+	require.Equal(t, "lab-07", row.Host)
+	assert.Equal(t, fleethealth.HostSilenced, row.Status)
+	require.NotNil(t, row.Silence)
+	assert.Equal(t, id, row.Silence.ID)
+	assert.Equal(t, "moving racks", row.Silence.Reason)
+	require.Len(t, row.Symptoms, 1)
+	assert.Equal(t, fleethealth.Silent, row.Symptoms[0].Symptom, "evaluated and shown")
+	assert.Empty(t, res.Notifications)
+	assert.Empty(t, r.alertLines(t), "nothing written while silenced")
+
+	res = r.check(t, row.Silence.Until.Add(time.Second)) // a minute ahead: a real check
+	require.Len(t, res.Notifications, 1)
+	assert.Equal(t, "firing lab-07/silent", res.Notifications[0].Status+" lab-07/"+res.Notifications[0].Symptom)
+	assert.Len(t, r.alertLines(t), 1)
+}
