@@ -12,10 +12,12 @@ import (
 	"github.com/cis490/cis490/internal/protocol"
 )
 
-// checkClientCert looks at the certificate this host presents for mTLS: whether the
-// receiver will take it is receiver-reachable's question; whether it is right, and
-// how long it stays right, is this one's.
-func checkClientCert(cfg config.Config, now time.Time) Check {
+// checkClientCert looks at the certificate this host presents for mTLS: whether it is
+// right, how long it stays right, and whether the receiver takes it. handshake, when
+// not nil, returns the TLS alert the receiver refused this host's handshake with (nil
+// when it did not); it is asked only once the certificate looks right here, since it
+// waits for the receiver.
+func checkClientCert(cfg config.Config, now time.Time, handshake func() error) Check {
 	rc := cfg.Receiver
 	details := map[string]any{"cert_file": rc.CertFile, "key_file": rc.KeyFile}
 	issue := "issue this host a certificate signed by the fleet CA with CN " + cfg.Host +
@@ -57,11 +59,63 @@ func checkClientCert(cfg config.Config, now time.Time) Check {
 			"set this host's clock (`timedatectl set-ntp true`), or "+issue, details)
 	case left <= 0:
 		return failed("the certificate expired on "+day(leaf.NotAfter), "renew it: "+issue, details)
-	case left < certWarnBefore:
+	}
+	if handshake != nil {
+		if alert := handshake(); alert != nil {
+			if c, ok := refusedAtHandshake(alert, leaf, issue, details); ok {
+				return c
+			}
+		}
+	}
+	if left < certWarnBefore {
 		return warned(fmt.Sprintf("the certificate expires in %s, on %s", roughly(left), day(leaf.NotAfter)),
 			"renew it before "+day(leaf.NotAfter)+": "+issue, details)
 	}
 	return ok(fmt.Sprintf("issued to %s, valid until %s", cfg.Host, day(leaf.NotAfter)), details)
+}
+
+// refusedAtHandshake explains the receiver's refusal of a certificate that looks right
+// here, from the TLS alert it sent; ok is false for an alert that is not about the
+// certificate (receiver-reachable reports those).
+func refusedAtHandshake(alert error, leaf *x509.Certificate, issue string, details map[string]any) (c Check, ok bool) {
+	details["receiver_alert"] = alert.Error()
+	refused := "the receiver refuses this certificate at the handshake (" + strings.TrimPrefix(alert.Error(), "tls: ") + "): "
+	issuer := leaf.Issuer.CommonName
+	switch alert.Error() {
+	case "tls: unknown certificate authority":
+		return failed(refused+"its issuer (CN "+issuer+") is not a CA the receiver trusts",
+			"the CA is the one in serve.tls.client_ca_file on the receiver: "+issue, details), true
+	case "tls: expired certificate":
+		return failed(refused+"it has expired by the receiver's clock, though it is valid until "+day(leaf.NotAfter)+" by this host's (see clock-skew)",
+			"set the wrong clock right (`timedatectl set-ntp true`), or renew it: "+issue, details), true
+	case "tls: revoked certificate":
+		return failed(refused+"it has been revoked", "renew it: "+issue, details), true
+	case "tls: certificate required":
+		return failed("the receiver wants a client certificate and this host sent none: it sends only one issued by a CA the receiver asks for, and this one's issuer is CN "+issuer,
+			issue, details), true
+	case "tls: bad certificate":
+		if !forClients(leaf) {
+			return failed(refused+"it is not for clients: its extendedKeyUsage lacks clientAuth",
+				"issue it again with extendedKeyUsage clientAuth: "+issue, details), true
+		}
+		return failed(refused+"check its extendedKeyUsage (clientAuth), that it comes from the CA in serve.tls.client_ca_file, and that it is not revoked",
+			"the receiver's log says why (`journalctl -u cis490-receiver` on it); then "+issue, details), true
+	}
+	return Check{}, false
+}
+
+// forClients says whether a certificate may be used by a TLS client: no extended key
+// usage at all allows any.
+func forClients(cert *x509.Certificate) bool {
+	if len(cert.ExtKeyUsage) == 0 && len(cert.UnknownExtKeyUsage) == 0 {
+		return true
+	}
+	for _, u := range cert.ExtKeyUsage {
+		if u == x509.ExtKeyUsageClientAuth || u == x509.ExtKeyUsageAny {
+			return true
+		}
+	}
+	return false
 }
 
 func certNames(cert *x509.Certificate) string {

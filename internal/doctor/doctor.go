@@ -167,7 +167,7 @@ func definitions(ctx context.Context, opts Options) []definition {
 		{id: "receiver-reachable", run: p.reachable, slowHint: slowReceiver, needsConfig: true},
 		{id: "token", run: p.token, slowHint: slowReceiver, needsConfig: true},
 		{id: "commit-allowed", run: p.commitAllowed, slowHint: slowReceiver, needsConfig: true},
-		{id: "client-cert", run: local(func() Check { return checkClientCert(cfg, opts.Now()) }), needsConfig: true},
+		{id: "client-cert", run: p.clientCert, slowHint: "whether the receiver accepts this certificate waits for its TLS handshake (see receiver-reachable): " + slowReceiver, needsConfig: true},
 		{id: "clock-skew", run: p.clockSkew, slowHint: slowReceiver, needsConfig: true},
 		{id: "spool", run: local(func() Check { return checkSpool(cfg.Ship.SpoolDir, opts.Now()) }), slowHint: slowSpool, needsConfig: true},
 		{id: "disk", run: local(func() Check { return checkDisk(cfg.Ship.SpoolDir) }), slowHint: slowSpool, needsConfig: true},

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/cis490/cis490/internal/protocol"
@@ -75,6 +76,17 @@ func (p *probe) reachable(context.Context) Check {
 		}
 	}
 	return ok(summary, details)
+}
+
+// clientCert is checkClientCert with the receiver's verdict on the certificate, from
+// the handshake of receiver-reachable's request: one that looks right here but that
+// the receiver refuses is no ✓.
+func (p *probe) clientCert(context.Context) Check {
+	var handshake func() error
+	if u, err := url.Parse(p.cfg.Receiver.URL); err == nil && u.Scheme == "https" {
+		handshake = func() error { return tlsAlert(p.healthz().err) }
+	}
+	return checkClientCert(p.cfg, p.now(), handshake)
 }
 
 func wrongSchemeHint(file, fixed, caFile string) string {
