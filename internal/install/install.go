@@ -51,8 +51,9 @@ var (
 	Receiver = Role{
 		Name:   "receiver",
 		Title:  "receiver",
-		Units:  []string{"cis490-fleet-health.service", "cis490-fleet-health.timer", "cis490-receiver.service"},
-		Enable: []string{"cis490-receiver.service", "cis490-fleet-health.timer"},
+		// The Pi checks itself daily too: its report is its own row's (SPEC §4.3).
+		Units:  []string{"cis490-doctor-check.service", "cis490-doctor-check.timer", "cis490-fleet-health.service", "cis490-fleet-health.timer", "cis490-receiver.service"},
+		Enable: []string{"cis490-receiver.service", "cis490-fleet-health.timer", "cis490-doctor-check.timer"},
 	}
 )
 

@@ -118,13 +118,15 @@ func TestInstallTree(t *testing.T) {
 			"0750 var/spool/cis490/rejected",
 			"0750 var/spool/cis490/sent",
 		}},
-		{Receiver, 8, []string{
+		{Receiver, 10, []string{
 			"0755 etc",
 			"0755 etc/cis490",
 			"0644 etc/cis490/lab-host.toml",
 			"0600 etc/cis490/token",
 			"0755 etc/systemd",
 			"0755 etc/systemd/system",
+			"0644 etc/systemd/system/cis490-doctor-check.service",
+			"0644 etc/systemd/system/cis490-doctor-check.timer",
 			"0644 etc/systemd/system/cis490-fleet-health.service",
 			"0644 etc/systemd/system/cis490-fleet-health.timer",
 			"0644 etc/systemd/system/cis490-receiver.service",
@@ -369,6 +371,7 @@ func TestInstallRestartsAReceiverOnANewBinary(t *testing.T) {
 	assert.Equal(t, []string{
 		"is-enabled cis490-receiver.service", "is-active cis490-receiver.service",
 		"is-enabled cis490-fleet-health.timer", "is-active cis490-fleet-health.timer",
+		"is-enabled cis490-doctor-check.timer", "is-active cis490-doctor-check.timer",
 		"try-restart cis490-receiver.service",
 	}, sc.calls(), "the timer picks the new binary up at its next run; the service must restart")
 	assert.Contains(t, out, "restarted     cis490-receiver.service")
