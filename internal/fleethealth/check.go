@@ -38,6 +38,10 @@ type Options struct {
 	// Receiver is what the check learned of the receiver it runs beside
 	// (GatherReceiverFacts): the Pi's own row. Nil: not on the Pi, or not gathered.
 	Receiver *ReceiverFacts
+	// AllowsCommit is the live gate's answer for a commit: the receiver's own, for
+	// GET /v1/fleet. Nil: a row's commit_allowed comes from the index (the host's
+	// latest stamped upload or heartbeat with that commit was let through or refused 426).
+	AllowsCommit func(commit string) bool
 	// Now is the evaluation time; zero means the clock's.
 	Now    time.Time
 	DryRun bool
@@ -48,9 +52,11 @@ type Options struct {
 
 // Result is what a check saw, and what it notified (or, dry, would have).
 type Result struct {
-	Now           time.Time      `json:"now"`
-	WindowFrom    time.Time      `json:"window_from"`
-	DryRun        bool           `json:"dry_run"`
+	Now        time.Time `json:"now"`
+	WindowFrom time.Time `json:"window_from"`
+	DryRun     bool      `json:"dry_run"`
+	Summary    Summary   `json:"summary"`
+	// Hosts are worst first (table.go), ties by host name.
 	Hosts         []Row          `json:"hosts"`
 	Notifications []alerts.Alert `json:"notifications"`
 	Index         ReadStats      `json:"index"`
@@ -80,16 +86,30 @@ const (
 	HostInactive = "inactive"
 )
 
-// Row is one host as of the evaluation: the line of `fleet-health check` and of
-// GET /v1/fleet.
+// Row is one host as of the evaluation: the line of `fleet-health check`, of
+// GET /v1/fleet and of `cis490 fleet`.
 type Row struct {
-	Host       string    `json:"host"`
-	Status     string    `json:"status"`
-	LastSeen   time.Time `json:"last_seen,omitzero"`
-	LastRoute  string    `json:"last_route,omitempty"`
-	LastStatus int       `json:"last_status,omitempty"`
+	Host   string `json:"host"`
+	Status string `json:"status"`
+	// The worst symptom (table.go's worst): the one the row leads with.
+	WorstSymptom  string    `json:"worst_symptom,omitempty"`
+	WorstSeverity string    `json:"worst_severity,omitempty"`
+	WorstSince    time.Time `json:"worst_since,omitzero"`
+	LastSeen      time.Time `json:"last_seen,omitzero"`
+	LastRoute     string    `json:"last_route,omitempty"`
+	LastStatus    int       `json:"last_status,omitempty"`
+	// LastEpisode is the latest episode the receiver accepted from the host within the
+	// window (a 2xx upload).
+	LastEpisode time.Time `json:"last_episode,omitzero"`
 	// Commit is the latest commit the host stamped a request with.
 	Commit string `json:"commit"`
+	// CommitAllowed is whether the gate lets Commit through: the live gate's answer in
+	// GET /v1/fleet, else the index's (Options.AllowsCommit). Null when unknown: no
+	// commit, or none of its uploads or heartbeats got an answer that tells.
+	CommitAllowed *bool `json:"commit_allowed"`
+	// CertDaysLeft is whole days until the certificate the latest doctor report looked
+	// at expires (Report.CertNotAfter), negative once it has; null when unknown.
+	CertDaysLeft *int `json:"cert_days_left"`
 	// Requests are counted over the active window.
 	Requests   Counts      `json:"requests"`
 	Report     *Report     `json:"report"`
@@ -159,9 +179,9 @@ func Check(ctx context.Context, opts Options) (*Result, error) {
 	lines := st.step(fe.evals, now, policy{repeat: opts.Config.RepeatInterval, roster: in.roster != nil})
 	res := &Result{
 		Now: now, WindowFrom: now.Add(-opts.Config.ActiveWindow), DryRun: opts.DryRun,
-		Hosts: rows(fe.evals, st), Notifications: lines, Index: fe.stats,
+		Hosts: rows(fe.evals, st, now, opts.AllowsCommit), Notifications: lines, Index: fe.stats,
 	}
-	res.withUntracked(fe)
+	res.finish(fe)
 	logRun(opts.Logger, res)
 	if opts.DryRun {
 		return res, nil
@@ -209,11 +229,12 @@ func Snapshot(opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Now: now, WindowFrom: now.Add(-opts.Config.ActiveWindow), DryRun: true, Hosts: rows(fe.evals, st), Index: fe.stats}
+	res := &Result{Now: now, WindowFrom: now.Add(-opts.Config.ActiveWindow), DryRun: true,
+		Hosts: rows(fe.evals, st, now, opts.AllowsCommit), Index: fe.stats}
 	if stateErr != nil {
 		res.StateError = "open alerts unknown: " + stateErr.Error()
 	}
-	return res.withUntracked(fe), nil
+	return res.finish(fe), nil
 }
 
 // fleetInputs are what an evaluation knows beyond the index and the reports.
@@ -418,24 +439,26 @@ func unnamedHandshakes(wf *windowFacts) []RefusedHandshake {
 	return out
 }
 
-// withUntracked notes what is not tracked in res, at most 20 of each.
-func (res *Result) withUntracked(fe *fleetEval) *Result {
+// finish notes what is not tracked in res, at most 20 of each, and sums it up.
+func (res *Result) finish(fe *fleetEval) *Result {
 	res.Unproven, res.UnprovenCount = fe.unproven[:min(len(fe.unproven), 20)], len(fe.unproven)
 	res.RefusedHandshakes, res.RefusedHandshakesCount = fe.unnamed[:min(len(fe.unnamed), 20)], len(fe.unnamed)
 	if len(res.RefusedHandshakes) == 0 {
 		res.RefusedHandshakes = nil
 	}
+	res.Summary = summarize(res)
 	return res
 }
 
-func rows(evals map[string]*evaluation, st *State) []Row {
+// rows are the table: one row a host, evaluated or with alerts the state holds open,
+// worst first. allows is the live gate (nil: the index says).
+func rows(evals map[string]*evaluation, st *State, now time.Time, allows func(string) bool) []Row {
 	hosts := slices.Collect(maps.Keys(evals))
 	for host := range st.Hosts {
 		if evals[host] == nil {
 			hosts = append(hosts, host)
 		}
 	}
-	slices.Sort(hosts)
 	out := make([]Row, 0, len(hosts))
 	for _, host := range hosts {
 		r := Row{Host: host, Status: HostInactive, Symptoms: []Finding{}, OpenAlerts: []OpenAlert{}}
@@ -443,6 +466,7 @@ func rows(evals map[string]*evaluation, st *State) []Row {
 		if ev := evals[host]; ev != nil {
 			if f := ev.facts; f != nil && ev.active {
 				r.LastSeen, r.LastRoute, r.LastStatus, r.Commit = f.lastSeen, f.lastRoute, f.lastStatus, f.commit
+				r.LastEpisode, r.CommitAllowed = f.lastEpisode, commitAllowed(f, allows)
 			} else {
 				r.LastSeen = ev.lastSeen
 			}
@@ -450,8 +474,14 @@ func rows(evals map[string]*evaluation, st *State) []Row {
 				r.Requests = ev.facts.counts
 			}
 			r.Report = ev.report
+			if ev.report != nil {
+				r.CertDaysLeft = daysLeft(ev.report.CertNotAfter, now)
+			}
 			r.Symptoms = append(r.Symptoms, ev.findings...)
 			r.Status, r.Silence = hostStatus(ev)
+			if w := worst(ev.findings); w != nil {
+				r.WorstSymptom, r.WorstSeverity, r.WorstSince = w.Symptom, w.Severity, w.Since
+			}
 		} else if hs != nil {
 			r.LastSeen = hs.LastSeen
 		}
@@ -464,7 +494,25 @@ func rows(evals map[string]*evaluation, st *State) []Row {
 		}
 		out = append(out, r)
 	}
+	sortRows(out)
 	return out
+}
+
+// commitAllowed is whether the gate lets f's latest commit through: allows' answer,
+// or the index's latest verdict on that same commit; nil when neither can say.
+func commitAllowed(f *hostFacts, allows func(string) bool) *bool {
+	var ok bool
+	switch {
+	case f.commit == "":
+		return nil
+	case allows != nil:
+		ok = allows(f.commit)
+	case f.gateCommit == f.commit && !f.gateAt.IsZero():
+		ok = !f.gateRefused
+	default:
+		return nil
+	}
+	return &ok
 }
 
 // hostStatus is alerting while any symptom is not silenced, silenced when all are
@@ -507,16 +555,8 @@ func openForAM(st *State, evals map[string]*evaluation, now time.Time) []amAlert
 }
 
 func logRun(log zerolog.Logger, res *Result) {
-	alerting, silenced := 0, 0
-	for _, r := range res.Hosts {
-		switch r.Status {
-		case HostAlerting:
-			alerting++
-		case HostSilenced:
-			silenced++
-		}
-	}
-	log.Info().Time("now", res.Now).Bool("dry_run", res.DryRun).Int("hosts", len(res.Hosts)).Int("alerting", alerting).Int("silenced", silenced).
+	log.Info().Time("now", res.Now).Bool("dry_run", res.DryRun).Int("hosts", len(res.Hosts)).
+		Int("alerting", res.Summary.Alerting).Int("silenced", res.Summary.Silenced).
 		Int("notifications", len(res.Notifications)).Int("index_files", res.Index.Files).Int("index_lines", res.Index.Lines).
 		Msg("fleet-health check")
 }

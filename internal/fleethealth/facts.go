@@ -53,6 +53,14 @@ type hostFacts struct {
 	commit              string // the latest stamped commit, any route
 	commitAt            time.Time
 	counts              Counts
+	// lastEpisode is the latest episode the receiver accepted (2xx).
+	lastEpisode time.Time
+	// The gate's latest verdict on the host's code: its latest stamped gated request
+	// answered 2xx (let through) or 426 (refused). Other answers tell nothing of the
+	// gate: a 401 was refused before it, a 5xx may come from either side.
+	gateAt      time.Time
+	gateCommit  string
+	gateRefused bool
 	// verified: some line names this host because it proved who it is (a token or a
 	// certificate), not merely because a refused request claimed it.
 	verified bool
@@ -195,8 +203,14 @@ func (f *hostFacts) add(e index.Entry) {
 		if e.TS.After(f.lastOK) {
 			f.lastOK = e.TS
 		}
+		if e.Route == routeEpisodes && e.TS.After(f.lastEpisode) {
+			f.lastEpisode = e.TS
+		}
 	case e.Status >= 400 && e.Status < 500:
 		f.refusals = append(f.refusals, refusal{e.TS, e.Route, e.Status, e.Commit, e.Error})
+	}
+	if e.Stamped && (e.Status == 426 || e.Status >= 200 && e.Status < 300) && !e.TS.Before(f.gateAt) {
+		f.gateAt, f.gateCommit, f.gateRefused = e.TS, e.Commit, e.Status == 426
 	}
 	// 5xx answers are the receiver's trouble (draining, disk full), neither the host's
 	// success nor its refusal: they neither hide nor feed fatal-only.
@@ -277,6 +291,12 @@ func (f *hostFacts) merge(o *hostFacts) {
 	c.Handshakes += oc.Handshakes
 	if o.lastOK.After(f.lastOK) {
 		f.lastOK = o.lastOK
+	}
+	if o.lastEpisode.After(f.lastEpisode) {
+		f.lastEpisode = o.lastEpisode
+	}
+	if !o.gateAt.IsZero() && !o.gateAt.Before(f.gateAt) {
+		f.gateAt, f.gateCommit, f.gateRefused = o.gateAt, o.gateCommit, o.gateRefused
 	}
 	f.refusals = append(f.refusals, o.refusals...)
 	if !o.lastGated.IsZero() && !o.lastGated.Before(f.lastGated) {

@@ -20,7 +20,15 @@ type Report struct {
 	ReceivedAt time.Time     `json:"received_at"`
 	Failing    []FailedCheck `json:"failing,omitempty"`
 	Warnings   []FailedCheck `json:"warnings,omitempty"`
+	// CertNotAfter is when the certificate the report looked at expires: a lab host's
+	// client certificate (check client-cert), the Pi's server certificate
+	// (server-cert). Zero when the report names none.
+	CertNotAfter time.Time `json:"cert_not_after,omitzero"`
 }
+
+// certChecks are the doctor checks whose details carry the host's own certificate's
+// not_after: a lab host's, then the Pi's.
+var certChecks = [2]string{"client-cert", "server-cert"}
 
 // FailedCheck is one failing (or warning) doctor check, quoted as evidence.
 type FailedCheck struct {
@@ -50,6 +58,9 @@ func readReport(dataDir, host string) (*Report, error) {
 			Status  string `json:"status"`
 			Summary string `json:"summary"`
 			Hint    string `json:"hint"`
+			// Raw: only the certificate checks' are read, and an odd one there
+			// costs only the certificate's expiry.
+			Details json.RawMessage `json:"details"`
 		} `json:"checks"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
@@ -61,6 +72,11 @@ func readReport(dataDir, host string) (*Report, error) {
 		return nil, fmt.Errorf("doctor report of %s has no received_at (the receiver adds it): %q", host, doc.ReceivedAt)
 	}
 	for _, c := range doc.Checks {
+		if c.ID == certChecks[0] || c.ID == certChecks[1] && r.CertNotAfter.IsZero() {
+			if at := notAfter(c.Details); !at.IsZero() {
+				r.CertNotAfter = at
+			}
+		}
 		switch c.Status {
 		case "fail":
 			r.Failing = append(r.Failing, FailedCheck{ID: c.ID, Summary: c.Summary, Hint: c.Hint})
@@ -69,4 +85,16 @@ func readReport(dataDir, host string) (*Report, error) {
 		}
 	}
 	return r, nil
+}
+
+// notAfter reads a certificate check's details.not_after; zero when it has none.
+func notAfter(details json.RawMessage) time.Time {
+	var d struct {
+		NotAfter string `json:"not_after"`
+	}
+	if json.Unmarshal(details, &d) != nil {
+		return time.Time{}
+	}
+	at, _ := time.Parse(time.RFC3339Nano, d.NotAfter)
+	return at
 }
