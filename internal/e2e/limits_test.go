@@ -106,22 +106,47 @@ func TestServeDrainTimeoutCutsTheUploadsLeftAndExitsZero(t *testing.T) {
 	assert.NotContains(t, string(reply), "HTTP/1.1 2", "the cut upload is not answered as a success")
 }
 
+func heartbeatAsync(url string) chan int {
+	answered := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, url+"/v1/heartbeat", nil)
+		req.Header.Set(protocol.HeaderHost, "lab-03")
+		res, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
+		if err != nil {
+			answered <- -1
+			return
+		}
+		res.Body.Close()
+		answered <- res.StatusCode
+	}()
+	return answered
+}
+
+func readStatus(t *testing.T, conn net.Conn) string {
+	t.Helper()
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	line := make([]byte, 12)
+	_, err := io.ReadFull(conn, line)
+	require.NoError(t, err)
+	return string(line)
+}
+
 // The limits of serve.max_uploads and serve.max_connections, as a client meets them.
 func TestServeLimitsUploadsAndConnections(t *testing.T) {
 	t.Parallel()
-	srv, data := serveWith(t, "max_uploads = 1\nmax_connections = 3\n")
+	srv, data := serveWith(t, "max_uploads = 1\nmax_connections = 2\n")
 	body := bytes.Repeat([]byte("holds the slot "), 100000)
 	holder := beginUpload(t, srv.Addr, "lab-01", "holder.tar", body, 4096)
 	waitTmpFiles(t, data, 1)
 
-	once := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	// Another upload waits a second for the slot, then is told to come back.
 	other := []byte("another episode")
 	req, err := http.NewRequest(http.MethodPut, srv.URL+"/v1/episodes", bytes.NewReader(other))
 	require.NoError(t, err)
 	req.Header.Set(protocol.HeaderHost, "lab-02")
 	req.Header.Set(protocol.HeaderEpisode, "other.tar")
 	req.Header.Set(protocol.HeaderSHA256, sum(other))
-	res, err := once.Do(req)
+	res, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
 	require.NoError(t, err)
 	var answer map[string]any
 	require.NoError(t, json.NewDecoder(res.Body).Decode(&answer))
@@ -131,7 +156,27 @@ func TestServeLimitsUploadsAndConnections(t *testing.T) {
 	assert.Contains(t, answer["error"], "serve.max_uploads")
 	assert.NotEmpty(t, res.Header.Get("Retry-After"))
 
-	// The upload holds one connection; two idle ones make three, the cap.
+	// A retry of the holder's episode shares its slot; with the two connections busy,
+	// a heartbeat's connection waits until one of them is not.
+	retry := beginUpload(t, srv.Addr, "lab-01", "holder.tar", body, 4096)
+	waitTmpFiles(t, data, 2)
+	answered := heartbeatAsync(srv.URL)
+	assert.Never(t, func() bool { return len(answered) > 0 }, 300*time.Millisecond, 10*time.Millisecond,
+		"a third connection is served while two have uploads in flight")
+	_, err = holder.Write(body[4096:])
+	require.NoError(t, err)
+	assert.Equal(t, "HTTP/1.1 201", readStatus(t, holder))
+	select {
+	case status := <-answered:
+		assert.Equal(t, http.StatusNoContent, status, "served once a connection had no request in flight")
+	case <-time.After(5 * time.Second):
+		assert.Fail(t, "the waiting connection was never served")
+	}
+	_, err = retry.Write(body[4096:])
+	require.NoError(t, err)
+	assert.Equal(t, "HTTP/1.1 200", readStatus(t, retry), "the retry is a duplicate")
+
+	// Connections that send nothing make way for one that does, within seconds.
 	var idle []net.Conn
 	for range 2 {
 		c, err := net.Dial("tcp", srv.Addr)
@@ -139,33 +184,11 @@ func TestServeLimitsUploadsAndConnections(t *testing.T) {
 		defer c.Close()
 		idle = append(idle, c)
 	}
-	answered := make(chan int, 1)
-	go func() {
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/heartbeat", nil)
-		req.Header.Set(protocol.HeaderHost, "lab-02")
-		res, err := once.Do(req)
-		if err != nil {
-			answered <- -1
-			return
-		}
-		res.Body.Close()
-		answered <- res.StatusCode
-	}()
-	assert.Never(t, func() bool { return len(answered) > 0 }, 300*time.Millisecond, 10*time.Millisecond,
-		"a fourth connection waits while three are held")
-	_, err = holder.Write(body[4096:])
-	require.NoError(t, err)
-	require.NoError(t, holder.SetReadDeadline(time.Now().Add(10*time.Second)))
-	reply := make([]byte, 12)
-	_, err = io.ReadFull(holder, reply)
-	require.NoError(t, err)
-	assert.Equal(t, "HTTP/1.1 201", string(reply))
-	holder.Close()
 	select {
-	case status := <-answered:
-		assert.Equal(t, http.StatusNoContent, status, "served once a connection closed")
-	case <-time.After(10 * time.Second):
-		assert.Fail(t, "the waiting connection was never served")
+	case status := <-heartbeatAsync(srv.URL):
+		assert.Equal(t, http.StatusNoContent, status)
+	case <-time.After(5 * time.Second): // 10 s when it waits for them to time out
+		assert.Fail(t, "a heartbeat waited behind idle connections")
 	}
 	for _, c := range idle {
 		c.Close() // else shutdown gives them 5 s to send a request

@@ -136,21 +136,12 @@ func TestDrainCutsUploadsStillInFlightAtItsEnd(t *testing.T) {
 	assert.Contains(t, r.logs.String(), `"message":"stopped"`)
 }
 
-func TestConnectionsOverMaxConnectionsWaitToBeAccepted(t *testing.T) {
-	t.Parallel()
-	r := startRun(t, func(s *config.Serve) { s.MaxConnections = 2 })
-	var idle []net.Conn
-	for range 2 {
-		c, err := net.Dial("tcp", r.addr)
-		require.NoError(t, err)
-		defer c.Close()
-		idle = append(idle, c)
-	}
+func heartbeatAsync(url string) chan int {
 	answered := make(chan int, 1)
 	go func() {
-		req, _ := http.NewRequest(http.MethodPost, r.url+"/v1/heartbeat", nil)
-		req.Header.Set("X-Cis490-Host", "lab-01")
-		res, err := (&http.Client{Transport: &http.Transport{}}).Do(req)
+		req, _ := http.NewRequest(http.MethodPost, url+"/v1/heartbeat", nil)
+		req.Header.Set(protocol.HeaderHost, "lab-01")
+		res, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
 		if err != nil {
 			answered <- -1
 			return
@@ -158,15 +149,51 @@ func TestConnectionsOverMaxConnectionsWaitToBeAccepted(t *testing.T) {
 		res.Body.Close()
 		answered <- res.StatusCode
 	}()
-	assert.Never(t, func() bool { return len(answered) > 0 }, 300*time.Millisecond, 10*time.Millisecond,
-		"a third connection is served while two are held")
-	idle[0].Close()
-	select {
-	case status := <-answered:
-		assert.Equal(t, http.StatusNoContent, status)
-	case <-time.After(5 * time.Second):
-		assert.Fail(t, "the waiting connection was not served once a slot freed")
-	}
+	return answered
+}
+
+// serve.max_connections: idle connections make way for a new one; connections with
+// a request in flight do not, and a new one waits until one closes.
+func TestMaxConnections(t *testing.T) {
+	t.Parallel()
+	t.Run("idle ones make way", func(t *testing.T) {
+		t.Parallel()
+		r := startRun(t, func(s *config.Serve) { s.MaxConnections = 2 })
+		for range 2 {
+			c, err := net.Dial("tcp", r.addr)
+			require.NoError(t, err)
+			defer c.Close()
+		}
+		select {
+		case status := <-heartbeatAsync(r.url):
+			assert.Equal(t, http.StatusNoContent, status)
+		case <-time.After(5 * time.Second): // idle connections are let go after 10 s otherwise
+			assert.Fail(t, "a heartbeat waited behind idle connections")
+		}
+	})
+	t.Run("busy ones do not", func(t *testing.T) {
+		t.Parallel()
+		r := startRun(t, func(s *config.Serve) { s.MaxConnections = 2 })
+		client := &http.Client{Transport: &http.Transport{}}
+		a := startUpload(t, client, r.url, "lab-01", "a.tar", episodeData("a"))
+		b := startUpload(t, client, r.url, "lab-02", "b.tar", episodeData("b"))
+		waitUploadsIn(t, r.data, 2)
+		answered := heartbeatAsync(r.url)
+		assert.Never(t, func() bool { return len(answered) > 0 }, 300*time.Millisecond, 10*time.Millisecond,
+			"a third connection is served while two have uploads in flight")
+		res, err := a.finish()
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusCreated, res.status)
+		select {
+		case status := <-answered:
+			assert.Equal(t, http.StatusNoContent, status)
+		case <-time.After(5 * time.Second):
+			assert.Fail(t, "the waiting connection was not served once an upload ended")
+		}
+		res, err = b.finish()
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusCreated, res.status)
+	})
 }
 
 func TestRunRefusesLimitsThatAreNotPositive(t *testing.T) {

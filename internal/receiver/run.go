@@ -93,6 +93,7 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, ready func(
 	requestsCtx, cancelRequests := context.WithCancel(context.Background())
 	defer cancelRequests()
 	metrics := NewMetrics(g, st)
+	conns := newConnLimiter(sc.MaxConnections)
 	srv := New(Options{Config: sc, Store: st, Index: idx, Gate: g, Tokens: toks, Logger: log, Metrics: metrics,
 		Fleet: FleetOptions{Config: cfg.FleetHealth, AlertsPath: cfg.AlertsPath()}})
 	httpSrv := &http.Server{
@@ -103,10 +104,11 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, ready func(
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          stdlog.New(log.With().Str("component", "http").Logger(), "", 0),
 		BaseContext:       func(net.Listener) context.Context { return requestsCtx },
+		ConnState:         conns.ConnState,
 	}
 	// Both ports are bound before either serves: a failure to bind one leaves no
 	// request in flight behind.
-	ln, err := listen(addr, tlsCfg, sc.MaxConnections)
+	ln, err := listen(addr, tlsCfg, conns)
 	if err != nil {
 		return err
 	}
@@ -257,14 +259,14 @@ func announce(log zerolog.Logger, cfg config.Config, addr net.Addr, g *gate.Gate
 	}
 }
 
-// listen binds addr, holding at most maxConns connections at once and serving TLS
-// when tlsCfg is set. The cap counts connections still in their TLS handshake.
-func listen(addr string, tlsCfg *tls.Config, maxConns int) (net.Listener, error) {
+// listen binds addr, holding the connections to conns' cap (those still in their TLS
+// handshake count) and serving TLS when tlsCfg is set.
+func listen(addr string, tlsCfg *tls.Config, conns *connLimiter) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s (serve.listen): %w", addr, err)
 	}
-	ln = limitListen(ln, maxConns)
+	ln = conns.listen(ln)
 	if tlsCfg == nil {
 		return ln, nil
 	}
