@@ -94,6 +94,7 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, ready func(
 	defer cancelRequests()
 	metrics := NewMetrics(g, st)
 	conns := newConnLimiter(sc.MaxConnections)
+	refusals := newTLSRefusals(idx, metrics, log, nil)
 	srv := New(Options{Config: sc, Store: st, Index: idx, Gate: g, Tokens: toks, Logger: log, Metrics: metrics,
 		Fleet: FleetOptions{Config: cfg.FleetHealth, AlertsPath: cfg.AlertsPath()}})
 	httpSrv := &http.Server{
@@ -104,7 +105,10 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, ready func(
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          stdlog.New(log.With().Str("component", "http").Logger(), "", 0),
 		BaseContext:       func(net.Listener) context.Context { return requestsCtx },
-		ConnState:         conns.ConnState,
+		ConnState: func(c net.Conn, st http.ConnState) {
+			conns.ConnState(c, st)
+			refusals.ConnState(c, st) // indexes a refused client certificate as its connection closes
+		},
 	}
 	// Both ports are bound before either serves: a failure to bind one leaves no
 	// request in flight behind.
@@ -289,6 +293,9 @@ func serverTLS(tc config.TLS) (*tls.Config, error) {
 			return nil, fmt.Errorf("serve.tls.client_ca_file %s: no PEM certificate in it", tc.ClientCAFile)
 		}
 		cfg.ClientCAs = pool
+		// crypto/tls verifies: it sends the alert that tells the client what is wrong
+		// and fills the verified chains the handlers check; tlsRefusals indexes its
+		// refusals (tlsrefused.go).
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
 	}
 	return cfg, nil
