@@ -133,10 +133,6 @@ func certHost(r *http.Request, claimed string) (string, bool) {
 	if claimed != "" && protocol.CertNamesHost(cert, claimed) {
 		return claimed, true
 	}
-	for _, name := range append([]string{cert.Subject.CommonName}, cert.DNSNames...) {
-		if h, ok := protocol.NormalizeHost(name); ok && h != "" {
-			return h, true
-		}
-	}
-	return "", false
+	h := certName(cert)
+	return h, h != ""
 }
