@@ -7,9 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/debug"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -93,7 +92,8 @@ to Alertmanager and a webhook, each with its severity. The alert state is kept i
 5 minutes from the clock is a simulation: it writes and notifies nothing unless
 --record is given too.
 
-Prints one line per host (or --json) on standard output.
+Prints the fleet table as cis490 fleet does (see its help), then what was notified;
+or --json.
 
 Exit codes: 0 the check ran (whatever it found), 1 it could not run (index, state or
 alerts file unreadable or unwritable), 2 usage or configuration error.`,
@@ -147,7 +147,7 @@ func runFleetCheck(ctx context.Context, opts *fleetCheckOptions, cfg config.Conf
 	if opts.json {
 		return json.NewEncoder(opts.streams.Out).Encode(res)
 	}
-	return writeFleetTable(opts.streams.Out, res, cfg)
+	return writeCheck(opts.streams.Out, res, cfg)
 }
 
 // evaluationTime reads --now (zero: the clock's) and says whether the run must be dry:
@@ -178,63 +178,9 @@ func (o *fleetCheckOptions) evaluationTime() (time.Time, bool, error) {
 	return now, true, nil
 }
 
-func writeFleetTable(out io.Writer, res *fleethealth.Result, cfg config.Config) error {
-	if err := writeHostsTable(out, res, cfg); err != nil {
-		return err
-	}
-	if res.UnprovenCount > 0 {
-		_, err := fmt.Fprintf(out, "not tracked: %s%s sent only requests or handshakes refused without a valid token or certificate, or have no host token (a new host with a bad token? `cis490 doctor` on it says)\n",
-			strings.Join(res.Unproven, ", "), andMore(res.UnprovenCount-len(res.Unproven)))
-		if err != nil {
-			return err
-		}
-	}
-	if res.RefusedHandshakesCount > 0 {
-		var from []string
-		for _, h := range res.RefusedHandshakes {
-			from = append(from, fmt.Sprintf("%s (%s ×%d, last %s)", h.Remote, h.Reason, h.Count, shortTime(h.Last)))
-		}
-		_, err := fmt.Fprintf(out, "refused TLS handshakes naming no host: %s%s\n",
-			strings.Join(from, ", "), andMore(res.RefusedHandshakesCount-len(res.RefusedHandshakes)))
-		return err
-	}
-	return nil
-}
-
-func andMore(n int) string {
-	if n <= 0 {
-		return ""
-	}
-	return fmt.Sprintf(" and %d more", n)
-}
-
-func writeHostsTable(out io.Writer, res *fleethealth.Result, cfg config.Config) error {
-	if len(res.Hosts) == 0 {
-		_, err := fmt.Fprintf(out, "no host sent a request in the %s before %s (index in %s/index)\n",
-			cfg.FleetHealth.ActiveWindow, shortTime(res.Now), cfg.Serve.DataDir)
-		return err
-	}
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOST\tLAST SEEN\tSTATUS\tSYMPTOMS")
-	for _, h := range res.Hosts {
-		seen := "-"
-		if !h.LastSeen.IsZero() {
-			seen = fmt.Sprintf("%s ago (%s %d)", ago(res.Now.Sub(h.LastSeen)), h.LastRoute, h.LastStatus)
-		}
-		var syms []string
-		for _, s := range h.Symptoms {
-			sym := s.Symptom + " since " + shortTime(s.Since)
-			if s.Silence != nil {
-				sym += " (silenced until " + shortTime(s.Silence.Until) + ")"
-			}
-			syms = append(syms, sym)
-		}
-		if len(syms) == 0 {
-			syms = []string{"-"}
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", h.Host, seen, h.Status, strings.Join(syms, ", "))
-	}
-	if err := tw.Flush(); err != nil {
+// writeCheck prints the fleet table (fleet.go), then what the check notified.
+func writeCheck(out io.Writer, res *fleethealth.Result, cfg config.Config) error {
+	if err := writeFleet(out, res.Fleet(), "index in "+filepath.Join(cfg.Serve.DataDir, "index")); err != nil {
 		return err
 	}
 	if len(res.Notifications) == 0 {
@@ -249,6 +195,13 @@ func writeHostsTable(out io.Writer, res *fleethealth.Result, cfg config.Config) 
 		fmt.Fprintf(out, "  %-8s %s/%s: %s\n", n.Status, n.Host, n.Symptom, n.Summary)
 	}
 	return nil
+}
+
+func andMore(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" and %d more", n)
 }
 
 func shortTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04Z") }

@@ -45,9 +45,11 @@ func TestFleetCheckTable(t *testing.T) {
 	opts := &fleetCheckOptions{streams: Streams{Out: out, Err: out}, now: "2026-11-28T18:00:00Z", clock: atAlertT0, gather: noReceiver}
 	require.NoError(t, runFleetCheck(t.Context(), opts, cfg, zerolog.Nop()))
 	lines := strings.Split(out.String(), "\n")
-	assert.Regexp(t, `^HOST\s+LAST SEEN\s+STATUS\s+SYMPTOMS$`, lines[0])
-	assert.Regexp(t, `^lab-01\s+0s ago \(heartbeat 204\)\s+ok\s+-$`, lines[1])
-	assert.Regexp(t, `^lab-02\s+1h05m ago \(heartbeat 204\)\s+alerting\s+silent since 2026-11-28 17:25Z$`, lines[2])
+	assert.Regexp(t, `^HOST\s+LAST SEEN\s+STATUS\s+SYMPTOM\s+LAST EPISODE\s+COMMIT\s+DOCTOR\s+CERT\s+ALERTS$`, lines[0])
+	assert.Regexp(t, `^lab-02\s+1h05m ago \(heartbeat 204\)\s+alerting\s+silent since 2026-11-28 17:25Z\s+-\s+1234567 allowed\s+-\s+-\s+1$`, lines[1],
+		"worst first; its alert is open once the check has notified it")
+	assert.Regexp(t, `^lab-01\s+0s ago \(heartbeat 204\)\s+ok\s+-\s+-\s+1234567 allowed\s+-\s+-\s+-$`, lines[2])
+	assert.Equal(t, "2 hosts: 1 ok, 1 alerting, 0 silenced", lines[3])
 	assert.Contains(t, out.String(), "notified:\n  firing   lab-02/silent: lab-02 has sent nothing for 1h05m")
 	assert.FileExists(t, cfg.AlertsPath())
 }
@@ -62,7 +64,9 @@ func TestFleetCheckDryRunJSON(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(out.String()), &res))
 	assert.True(t, res.DryRun)
 	require.Len(t, res.Hosts, 2)
-	assert.Equal(t, fleethealth.HostAlerting, res.Hosts[1].Status)
+	assert.Equal(t, []string{"lab-02", "lab-01"}, []string{res.Hosts[0].Host, res.Hosts[1].Host}, "worst first")
+	assert.Equal(t, fleethealth.HostAlerting, res.Hosts[0].Status)
+	assert.Equal(t, fleethealth.Summary{Hosts: 2, OK: 1, Alerting: 1, Critical: 1}, res.Summary)
 	require.Len(t, res.Notifications, 1)
 	assert.Equal(t, "lab-02/silent/2026-11-28T18", res.Notifications[0].DedupKey)
 	assert.NoFileExists(t, cfg.AlertsPath(), "a dry run writes nothing")
@@ -146,8 +150,8 @@ func TestFleetCheckHasTheReceiversOwnRow(t *testing.T) {
 	var res fleethealth.Result
 	require.NoError(t, json.Unmarshal([]byte(out.String()), &res))
 	require.Len(t, res.Hosts, 3)
-	row := res.Hosts[2]
-	assert.Equal(t, "pi", row.Host)
+	row := res.Hosts[1]
+	assert.Equal(t, "pi", row.Host, "critical like lab-02's silent, after it by name")
 	require.Len(t, row.Symptoms, 1)
 	assert.Equal(t, fleethealth.ReceiverDown, row.Symptoms[0].Symptom)
 }
@@ -219,13 +223,15 @@ func TestFleetCheckRefusesAFolderWithoutIndex(t *testing.T) {
 func TestFleetTableNamesUntrackedHosts(t *testing.T) {
 	t.Parallel()
 	cfg := config.Default()
-	res := &fleethealth.Result{Now: time.Date(2026, 11, 28, 18, 0, 0, 0, time.UTC),
+	now := time.Date(2026, 11, 28, 18, 0, 0, 0, time.UTC)
+	res := &fleethealth.Result{Now: now, WindowFrom: now.Add(-24 * time.Hour), Summary: fleethealth.Summary{NotTracked: 28},
 		Unproven: []string{"lab-new", "lab-typo"}, UnprovenCount: 25,
 		RefusedHandshakes: []fleethealth.RefusedHandshake{{Remote: "10.0.0.9", Reason: "no_certificate", Count: 2,
 			Last: time.Date(2026, 11, 28, 17, 40, 0, 0, time.UTC)}}, RefusedHandshakesCount: 3}
 	var out testutil.SyncBuffer
-	require.NoError(t, writeFleetTable(&out, res, cfg))
-	assert.Contains(t, out.String(), "no host sent a request")
+	require.NoError(t, writeCheck(&out, res, cfg))
+	assert.Contains(t, out.String(), "no host to show: no host sent a request in the 24h00m before 2026-11-28 18:00Z, and none has a host token (index in ")
+	assert.Contains(t, out.String(), "\n0 hosts: 0 ok, 0 alerting, 0 silenced; 28 not tracked\n")
 	assert.Contains(t, out.String(), "not tracked: lab-new, lab-typo and 23 more sent only requests or handshakes refused")
 	assert.Contains(t, out.String(), "refused TLS handshakes naming no host: 10.0.0.9 (no_certificate ×2, last 2026-11-28 17:40Z) and 2 more\n")
 }

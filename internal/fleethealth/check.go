@@ -143,13 +143,8 @@ func Check(ctx context.Context, opts Options) (*Result, error) {
 		now = time.Now()
 	}
 	now = now.UTC()
-	// The receiver creates index/ when it starts. Without it this is not the
-	// receiver's data folder, and a check would only invent state and an empty fleet.
-	if _, err := os.Stat(indexDir(opts.DataDir)); errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %w; run fleet-health check on the receiver with its configuration (serve.data_dir, --config or --data-dir), after `cis490 serve` has started once",
-			ErrNoIndex, err)
-	} else if err != nil {
-		return nil, fmt.Errorf("the request index: %w; fleet-health check must be able to read serve.data_dir (run it as the receiver's user, as its unit does)", err)
+	if err := hasIndex(opts.DataDir); err != nil {
+		return nil, err
 	}
 	if !opts.DryRun {
 		unlock, err := lock(ctx, lockPath(opts.DataDir))
@@ -217,6 +212,9 @@ func Snapshot(opts Options) (*Result, error) {
 		now = time.Now()
 	}
 	now = now.UTC()
+	if err := hasIndex(opts.DataDir); err != nil {
+		return nil, err
+	}
 	st, stateErr := loadState(statePath(opts.DataDir))
 	if stateErr != nil {
 		st = newState()
@@ -235,6 +233,18 @@ func Snapshot(opts Options) (*Result, error) {
 		res.StateError = "open alerts unknown: " + stateErr.Error()
 	}
 	return res.finish(fe), nil
+}
+
+// hasIndex: the receiver creates index/ when it starts. Without it this is not the
+// receiver's data folder, and an evaluation would only invent state and an empty fleet.
+func hasIndex(dataDir string) error {
+	if _, err := os.Stat(indexDir(dataDir)); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: %w; run it on the receiver with its configuration (serve.data_dir, --config or --data-dir), after `cis490 serve` has started once",
+			ErrNoIndex, err)
+	} else if err != nil {
+		return fmt.Errorf("the request index: %w; fleet health must be able to read serve.data_dir (run it as the receiver's user, as its units do)", err)
+	}
+	return nil
 }
 
 // fleetInputs are what an evaluation knows beyond the index and the reports.
