@@ -111,7 +111,11 @@ func runFleet(ctx context.Context, opts *fleetOptions, cfg config.Config, log ze
 	read := func(ctx context.Context) (fleethealth.Fleet, error) { return localFleet(ctx, opts, cfg, log) }
 	where := cfg.Serve.DataDir
 	if opts.remote {
-		c, err := client.New(cfg, client.Options{Logger: log})
+		retries := -1 // the configuration's
+		if opts.watch {
+			retries = 0 // the next interval is the retry
+		}
+		c, err := client.New(cfg, client.Options{Retries: retries, Logger: log})
 		if err != nil {
 			return err
 		}
