@@ -1,6 +1,7 @@
 // Package index keeps the receiver's request index (SPEC §3.4): one JSON line per /v1
 // request in <dir>/<YYYY-MM-DD>.jsonl, by the UTC day of the request. The receiver
-// appends with a Writer; fleet health reads a time window back with Read.
+// appends with a Writer; fleet health reads a time window back with ReadWindow, on every
+// core; Read and Scan read in file order. All of them decode a line in decode.go.
 package index
 
 import (

@@ -1,13 +1,13 @@
 package index
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -22,7 +22,7 @@ type Stats struct {
 // Read calls fn, in file order, for each entry in dir with from <= TS <= to. Lines are
 // appended in the order requests finish, so TS is not sorted. Only the day files of the
 // window are opened; missing ones (or a missing dir) are fine. An error from fn stops
-// the read and is returned.
+// the read and is returned. ReadWindow reads the same entries faster, in no order.
 func Read(dir string, from, to time.Time, fn func(Entry) error) (Stats, error) {
 	var st Stats
 	days, err := daysIn(dir, dayOf(from), dayOf(to))
@@ -35,12 +35,12 @@ func Read(dir string, from, to time.Time, fn func(Entry) error) (Stats, error) {
 		}
 		return fn(e)
 	}
-	for _, day := range days {
-		fs, err := readFile(dayPath(dir, day), inWindow)
+	for _, de := range days {
+		fst, err := readFile(filepath.Join(dir, de.Name()), inWindow)
 		st.Files++
-		st.Lines += fs.Lines
-		st.Entries += fs.Entries
-		st.Skipped += fs.Skipped
+		st.Lines += fst.Lines
+		st.Entries += fst.Entries
+		st.Skipped += fst.Skipped
 		if err != nil {
 			return st, err
 		}
@@ -49,8 +49,9 @@ func Read(dir string, from, to time.Time, fn func(Entry) error) (Stats, error) {
 }
 
 // daysIn lists the day files of dir from first to last, oldest first. Listing, rather
-// than counting days, keeps any window cheap, even one that starts at the zero time.
-func daysIn(dir, first, last string) ([]string, error) {
+// than counting days, keeps any window cheap, even one that starts at the zero time,
+// and a missing day or a missing dir harmless.
+func daysIn(dir, first, last string) ([]fs.DirEntry, error) {
 	des, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -58,14 +59,14 @@ func daysIn(dir, first, last string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("index: %w", err)
 	}
-	var days []string
+	var days []fs.DirEntry
 	for _, de := range des { // sorted by name, so by day
 		day, ok := strings.CutSuffix(de.Name(), ".jsonl")
 		if !ok || day < first || day > last || !de.Type().IsRegular() {
 			continue
 		}
 		if _, err := time.Parse(dayLayout, day); err == nil {
-			days = append(days, day)
+			days = append(days, de)
 		}
 	}
 	return days, nil
@@ -99,50 +100,32 @@ func readFile(path string, fn func(Entry) error) (Stats, error) {
 // bounded whatever the line lengths: an overlong line is skipped as it streams past.
 func Scan(r io.Reader, fn func(Entry) error) (Stats, error) {
 	var st Stats
-	br := bufio.NewReaderSize(r, 64<<10)
-	var line []byte
-	overlong := false
+	lr := newLineReader(r)
 	for {
-		chunk, err := br.ReadSlice('\n')
-		if !overlong && len(line)+len(chunk) <= MaxLineBytes+1 {
-			line = append(line, chunk...)
-		} else {
-			overlong = true
-		}
-		if errors.Is(err, bufio.ErrBufferFull) {
-			continue
-		}
+		line, n, overlong, err := lr.next()
 		if err != nil && !errors.Is(err, io.EOF) {
 			return st, err
 		}
-		if len(line) > 0 || overlong {
+		if n > 0 {
 			st.Lines++
-			if e, ok, blank := parseLine(line, overlong); ok {
+			switch {
+			case overlong:
+				st.Skipped++
+			case len(bytes.TrimSpace(line)) == 0:
+			default:
+				e, ok := decodeLine(line)
+				if !ok {
+					st.Skipped++
+					break
+				}
 				st.Entries++
 				if ferr := fn(e); ferr != nil {
 					return st, ferr
 				}
-			} else if !blank {
-				st.Skipped++
 			}
 		}
 		if err != nil { // io.EOF
 			return st, nil
 		}
-		line, overlong = line[:0], false
 	}
-}
-
-func parseLine(line []byte, overlong bool) (e Entry, ok, blank bool) {
-	line = bytes.TrimSuffix(line, []byte{'\n'})
-	if overlong || len(line) > MaxLineBytes {
-		return e, false, false
-	}
-	if len(bytes.TrimSpace(line)) == 0 {
-		return e, false, true
-	}
-	if json.Unmarshal(line, &e) != nil || e.TS.IsZero() {
-		return e, false, false
-	}
-	return e, true, false
 }
