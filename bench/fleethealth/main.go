@@ -11,16 +11,19 @@
 //
 //	go run ./bench/fleethealth [-hosts 200] [-runs 15] [-check]
 //	go run ./bench/fleethealth -hosts 300 -roster [-silences 1000]
+//	go run ./bench/fleethealth -hosts 300 -dir /tmp/fh -cpuprofile cpu.out  # then go tool pprof
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"syscall"
 	"time"
@@ -38,11 +41,33 @@ func main() {
 	check := flag.Bool("check", false, "exit 1 when a target is missed")
 	roster := flag.Bool("roster", false, "also time the 2-day check with every host in a tokens file and -silences silences")
 	nsilences := flag.Int("silences", 1000, "silences in silences.jsonl for the -roster case")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
-	if err := run(*hosts, *runs, *keep, *check, *roster, *nsilences); err != nil {
+	err := profiled(*cpuprofile, func() error { return run(*hosts, *runs, *keep, *check, *roster, *nsilences) })
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench/fleethealth:", err)
 		os.Exit(1)
 	}
+}
+
+// profiled runs fn under a CPU profile written to path ("" is none). It profiles the
+// whole run, index generation included when the data folders are new: pass -dir with
+// the folder of an earlier run to profile the checks alone.
+func profiled(path string, fn func() error) error {
+	if path == "" {
+		return fn()
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	err = fn()
+	pprof.StopCPUProfile()
+	return errors.Join(err, f.Close())
 }
 
 // A case is one data folder to time checks over.
