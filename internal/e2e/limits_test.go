@@ -63,11 +63,26 @@ func TestServeDrainTimeoutCutsTheUploadsLeftAndExitsZero(t *testing.T) {
 	slow := beginUpload(t, srv.Addr, "lab-01", "slow.tar", slowBody, 4096)
 	quick := beginUpload(t, srv.Addr, "lab-02", "quick.tar", quickBody, 4096)
 	waitTmpFiles(t, data, 2)
+	// Connected before SIGTERM, its request sent after: net/http drops a request it
+	// reads once Shutdown has begun, closing the connection unanswered (the 503 of
+	// refuseDraining is only for the instant before). What a client sees is written
+	// down here so that a change of it shows.
+	early, err := net.Dial("tcp", srv.Addr)
+	require.NoError(t, err)
+	defer early.Close()
 
 	signalled := time.Now()
 	srv.Signal()
 	require.Eventually(t, func() bool { return srv.HasLog("shutting down") }, 5*time.Second, 10*time.Millisecond)
-	_, err := quick.Write(quickBody[4096:])
+	_, err = fmt.Fprintf(early, "POST /v1/heartbeat HTTP/1.1\r\nHost: x\r\n%s: lab-03\r\nContent-Length: 0\r\n\r\n", protocol.HeaderHost)
+	require.NoError(t, err)
+	require.NoError(t, early.SetReadDeadline(time.Now().Add(5*time.Second)))
+	dropped, err := io.ReadAll(early)
+	require.NoError(t, err, "the connection is closed, not left hanging")
+	assert.Empty(t, string(dropped), "a request read during the drain is not answered")
+	_, err = net.DialTimeout("tcp", srv.Addr, time.Second)
+	assert.Error(t, err, "no new connection during the drain")
+	_, err = quick.Write(quickBody[4096:])
 	require.NoError(t, err)
 	require.NoError(t, quick.SetReadDeadline(time.Now().Add(10*time.Second)))
 	reply, err := io.ReadAll(quick)

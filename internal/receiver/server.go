@@ -3,7 +3,9 @@
 package receiver
 
 import (
+	"fmt"
 	"net/http"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -146,7 +148,13 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("/healthz", methodNotAllowed("GET"))
 	mux.HandleFunc("/", notFound)
 
-	var h http.Handler = mux
+	return s.withRequestLogs(mux)
+}
+
+// withRequestLogs gives every request an id and an access line, and is where the
+// shutdown counts requests in flight.
+func (s *Server) withRequestLogs(h http.Handler) http.Handler {
+	h = recovered(h)
 	h = hlog.AccessHandler(s.accessLog)(h)
 	h = hlog.RequestIDHandler("req_id", protocol.HeaderRequestID)(h)
 	h = hlog.NewHandler(s.log)(h)
@@ -160,6 +168,25 @@ func (s *Server) refuseDraining(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Connection", "close")
 	w.Header().Set("Retry-After", "30")
 	fail(w, r, http.StatusServiceUnavailable, codeShuttingDown, "the receiver is shutting down: retry shortly")
+}
+
+// recovered logs a handler's panic as a line about its request, with its id: net/http
+// would log it without. The connection is then dropped, as net/http does.
+func recovered(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			switch v := recover(); v {
+			case nil:
+			case http.ErrAbortHandler:
+				panic(v)
+			default:
+				hlog.FromRequest(r).Error().Str("panic", fmt.Sprint(v)).Str("stack", string(debug.Stack())).
+					Str("method", r.Method).Str("path", r.URL.Path).Msg("request panicked")
+				panic(http.ErrAbortHandler) // logged: net/http only drops the connection
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
 }
 
 // accessLog logs each request without its headers or query: no token reaches a log.
