@@ -374,7 +374,8 @@ func (c *Config) check() []error {
 		"fleet_health.repeat_interval": c.FleetHealth.RepeatInterval, "fleet_health.push_timeout": c.FleetHealth.PushTimeout,
 		"fleet_health.gone_repeat_interval": c.FleetHealth.GoneRepeatInterval, "fleet_health.gate_stale_after": c.FleetHealth.GateStaleAfter,
 		"fleet_health.max_silence": c.FleetHealth.MaxSilence, "doctor.timeout": c.Doctor.Timeout,
-		"ship.max_age": c.Ship.MaxAge, "ship.keep_sent": c.Ship.KeepSent,
+		"serve.drain_timeout": c.Serve.DrainTimeout,
+		"ship.max_age":        c.Ship.MaxAge, "ship.keep_sent": c.Ship.KeepSent,
 	} {
 		if d <= 0 {
 			add(bad(key, "%v (must be positive)", d))
@@ -383,6 +384,8 @@ func (c *Config) check() []error {
 	for key, n := range map[string]int64{
 		"serve.gate.git_depth": int64(c.Serve.Gate.GitDepth), "serve.max_episode_bytes": int64(c.Serve.MaxEpisodeBytes),
 		"serve.max_report_bytes": int64(c.Serve.MaxReportBytes), "fleet_health.fatal_min_requests": int64(c.FleetHealth.FatalMinRequests),
+		"serve.max_uploads": int64(c.Serve.MaxUploads), "serve.max_uploads_per_host": int64(c.Serve.MaxUploadsPerHost),
+		"serve.max_connections": int64(c.Serve.MaxConnections),
 	} {
 		if n <= 0 {
 			add(bad(key, "%d (must be positive)", n))

@@ -312,3 +312,15 @@ func TestSeveralUndecodableValuesAreAllReported(t *testing.T) {
 		assert.IsIncreasing(t, at, "sorted by key:\n%s", msg)
 	}
 }
+
+// The receiver's limits must be positive: caught when the configuration loads, for
+// every command, not only when `serve` starts.
+func TestReceiverLimitsMustBePositive(t *testing.T) {
+	isolate(t)
+	path := writeConfig(t, "[serve]\nmax_uploads = 0\nmax_uploads_per_host = -1\nmax_connections = 0\ndrain_timeout = \"0s\"\n")
+	_, err := Load(New(), path)
+	require.Error(t, err)
+	for _, key := range []string{"serve.drain_timeout", "serve.max_connections", "serve.max_uploads", "serve.max_uploads_per_host"} {
+		assert.Contains(t, err.Error(), "bad value for "+key)
+	}
+}
