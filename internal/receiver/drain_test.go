@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/protocol"
 	"github.com/cis490/cis490/internal/receiver"
 	"github.com/cis490/cis490/internal/testutil"
@@ -134,6 +135,18 @@ func TestDrainCutsUploadsStillInFlightAtItsEnd(t *testing.T) {
 	assert.EqualValues(t, 1000, cut["bytes"])
 	assert.NotEmpty(t, cut["req_id"])
 	assert.Contains(t, r.logs.String(), `"message":"stopped"`)
+
+	// Cut by the receiver, not refused: the index says 503, which fleet health counts
+	// neither as the host's success nor as a refusal of it.
+	var cutStatus int
+	_, err = index.Read(filepath.Join(r.data, "index"), stopped.Add(-time.Hour), time.Now().Add(time.Hour), func(e index.Entry) error {
+		if e.Route == "episodes" && e.SHA256 == sum(slowData) {
+			cutStatus = e.Status
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusServiceUnavailable, cutStatus)
 }
 
 func heartbeatAsync(url string) chan int {

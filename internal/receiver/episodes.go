@@ -101,6 +101,10 @@ func (s *Server) episodeError(w http.ResponseWriter, r *http.Request, err error)
 			"the receiver's disk is full or below serve.min_free_bytes: nothing was kept; retry later")
 	case errors.Is(err, store.ErrBadName):
 		fail(w, r, http.StatusBadRequest, codeBadRequest, err.Error())
+	case s.draining.Load() && (r.Context().Err() != nil || isBodyReadError(err)):
+		// Cut by the end of serve.drain_timeout: the receiver's doing, not the host's,
+		// so the index says 503 (neither a success nor a refusal for fleet health).
+		fail(w, r, http.StatusServiceUnavailable, codeShuttingDown, "the receiver shut down before the upload finished: nothing was kept; retry")
 	case r.Context().Err() != nil || errors.Is(err, io.ErrUnexpectedEOF) || isBodyReadError(err):
 		// The client went away or stalled; nobody reads this answer, the index does.
 		fail(w, r, http.StatusBadRequest, codeBadRequest, "the upload was cut off before the whole body arrived: nothing was kept")
