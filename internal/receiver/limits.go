@@ -30,6 +30,12 @@ func (s *Server) limited(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		release, err := s.uploads.acquire(r.Context(), c.Host, sha)
+		if err != nil && s.store.Has(c.Host, sha) {
+			// A retry of what is stored is answered without its body: no slot needed,
+			// and a 503 would keep its file in the host's outbox for nothing.
+			next(w, r)
+			return
+		}
 		if err != nil {
 			w.Header().Set("Retry-After", strconv.Itoa(busyRetryAfter))
 			w.Header().Set("Connection", "close") // its body is left unread

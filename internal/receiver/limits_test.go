@@ -340,3 +340,25 @@ func TestAccessLogDurationCarriesItsUnit(t *testing.T) {
 	assert.NoError(t, err)
 	assert.NotEmpty(t, line["req_id"])
 }
+
+// A retry of an episode already stored is answered 200 duplicate even while the host is
+// at its limit: the answer reads no body, and a 503 would keep the file in the host's
+// outbox for nothing.
+func TestRetryOfAStoredEpisodeIsNotHeldByTheLimits(t *testing.T) {
+	t.Parallel()
+	h := newLimitedHarness(t, func(c *config.Serve) { c.MaxUploads = 1; c.MaxUploadsPerHost = 1 },
+		func(o *receiver.Options) { o.LimitWait = time.Millisecond })
+	stored := episodeData("stored")
+	require.Equal(t, http.StatusCreated, h.upload(req{host: "lab-01"}, "stored.tar", stored).status)
+	slow := startUpload(t, h.client, h.ts.URL, "lab-01", "slow.tar", episodeData("slow"))
+	waitUploadsIn(t, h.data, 1)
+
+	assertBusy(t, h.upload(req{host: "lab-01"}, "new.tar", episodeData("new")), "serve.max_uploads")
+	r := h.upload(req{host: "lab-01"}, "stored.tar", stored)
+	assert.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	assert.Equal(t, "duplicate", r.json["status"])
+
+	done, err := slow.finish()
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusCreated, done.status)
+}

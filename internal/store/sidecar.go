@@ -49,6 +49,17 @@ func (s *Store) Stored(host, sha string, retry EpisodeMeta) (PutResult, bool, er
 	return s.storedLocked(host, sha, retry)
 }
 
+// Has reports whether host's episode sha is stored, without reading or repairing its
+// sidecar: the upload limits let a retry of a stored episode through, since its
+// answer (Stored) reads no body.
+func (s *Store) Has(host, sha string) bool {
+	if !validHost(host) || !protocol.ValidSHA256(sha) {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(s.episodes, host, sha))
+	return err == nil
+}
+
 func (s *Store) storedLocked(host, sha string, retry EpisodeMeta) (PutResult, bool, error) {
 	path := filepath.Join(s.episodes, host, sha)
 	st, err := os.Stat(path)
