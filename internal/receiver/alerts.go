@@ -18,8 +18,14 @@ import (
 // GET /v1/alerts and GET /v1/fleet. The zero value means the defaults:
 // [fleet_health] as shipped and <data_dir>/alerts.jsonl.
 type FleetOptions struct {
+	// Host is the Pi's own fleet name (the configuration's host): GET /v1/fleet gives
+	// the receiver a row of its own under it. Empty: no such row.
+	Host       string
 	Config     config.FleetHealth
 	AlertsPath string
+	// CacheFor is how long GET /v1/fleet answers with the same evaluation; 0 means
+	// DefaultFleetCache, less than 0 none (every request evaluates).
+	CacheFor time.Duration
 	// Poll is how often a follow stream looks at alerts.jsonl when inotify says
 	// nothing; 0 means alerts.DefaultPoll.
 	Poll time.Duration
@@ -122,33 +128,63 @@ func (s *Server) getAlerts(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// fleetResponse is the body of GET /v1/fleet.
-type fleetResponse struct {
-	GeneratedAt time.Time         `json:"generated_at"`
-	WindowFrom  time.Time         `json:"window_from"`
-	Hosts       []fleethealth.Row `json:"hosts"`
-	// StateError says why open_alerts are empty whatever the fleet's: fleet health's
-	// alert state could not be read (which file, and what to do).
-	StateError string `json:"state_error,omitempty"`
-}
-
-// getFleet answers one row per host, as `cis490 fleet-health check --dry-run --json`
-// would, with the open alerts of the last check. A damaged alert state is no 500:
-// the rows come from the index, and state_error says the open alerts are unknown.
+// getFleet answers the fleet table (fleethealth.Fleet), as `cis490 fleet --json` on
+// the Pi would, with the open alerts of the last check, the live gate's answer for
+// each commit, and the receiver's own row from what it knows in-process. The
+// evaluation is reused for FleetOptions.CacheFor (fleetcache.go): generated_at says
+// when it was made. A damaged alert state is no 500: the rows come from the index,
+// and state_error says the open alerts are unknown.
 func (s *Server) getFleet(w http.ResponseWriter, r *http.Request) {
 	if !callerOf(r).isAdmin() {
 		fail(w, r, http.StatusForbidden, codeForbidden, "the fleet view is for the admin: use an admin token")
 		return
 	}
-	res, err := fleethealth.Snapshot(fleethealth.Options{
-		Config: s.fleetConfig(), DataDir: s.cfg.DataDir, TokensFile: s.cfg.TokensFile, Now: s.now(), Logger: s.log,
-	})
+	v, err := s.fleetView.get()
 	if err != nil {
 		s.internalError(w, r, err)
 		return
 	}
-	if res.StateError != "" {
-		hlog.FromRequest(r).Warn().Str("state_error", res.StateError).Msg("fleet view without open alerts")
+	if v.StateError != "" {
+		hlog.FromRequest(r).Warn().Str("state_error", v.StateError).Msg("fleet view without open alerts")
 	}
-	writeJSON(w, http.StatusOK, fleetResponse{GeneratedAt: res.Now, WindowFrom: res.WindowFrom, Hosts: res.Hosts, StateError: res.StateError})
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) newFleetCache() *fleetCache {
+	ttl := s.fleet.CacheFor
+	if ttl == 0 {
+		ttl = DefaultFleetCache
+	}
+	return &fleetCache{ttl: ttl, now: s.now, compute: s.evaluateFleet}
+}
+
+// evaluateFleet is one fleethealth.Snapshot as of now.
+func (s *Server) evaluateFleet(now time.Time) (fleethealth.Fleet, error) {
+	var allows func(string) bool
+	if s.gate != nil {
+		allows = func(commit string) bool { return s.gate.Check(commit).Allowed }
+	}
+	res, err := fleethealth.Snapshot(fleethealth.Options{
+		Config: s.fleetConfig(), DataDir: s.cfg.DataDir, TokensFile: s.cfg.TokensFile,
+		Receiver: s.receiverFacts(), AllowsCommit: allows, Now: now, Logger: s.log,
+	})
+	if err != nil {
+		return fleethealth.Fleet{}, err
+	}
+	return res.Fleet(), nil
+}
+
+// receiverFacts is what fleet-health check learns of the receiver through /healthz
+// and statfs, known here first-hand: the data folder's free space, the gate's
+// sources, and that the receiver is up (it is answering).
+func (s *Server) receiverFacts() *fleethealth.ReceiverFacts {
+	if s.fleet.Host == "" {
+		return nil
+	}
+	h := s.health()
+	rf := &fleethealth.ReceiverFacts{Host: s.fleet.Host, DataDir: s.cfg.DataDir,
+		MinFreeBytes: uint64(max(s.cfg.MinFreeBytes, 0)), Health: &h}
+	rf.FreeBytes, rf.FreeErr = s.store.FreeBytes()
+	return rf
 }

@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +21,8 @@ import (
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/fleethealth"
 	"github.com/cis490/cis490/internal/protocol"
+	"github.com/cis490/cis490/internal/receiver"
+	"github.com/cis490/cis490/internal/testutil"
 	"github.com/cis490/cis490/internal/tokens"
 )
 
@@ -32,7 +36,14 @@ type alertsFixture struct {
 
 func newAlertsFixture(t *testing.T) *alertsFixture {
 	t.Helper()
-	h := newHarness(t, setup{tokens: true})
+	return newAlertsFixtureWith(t, setup{})
+}
+
+// newAlertsFixtureWith is newAlertsFixture with more of the receiver's setup.
+func newAlertsFixtureWith(t *testing.T, s setup) *alertsFixture {
+	t.Helper()
+	s.tokens = true
+	h := newHarness(t, s)
 	f := &alertsFixture{harness: h, path: filepath.Join(h.data, "alerts.jsonl")}
 	f.admin = h.mint(tokens.Identity{Admin: "alice"})
 	f.host = h.mint(tokens.Identity{Host: "lab-07"})
@@ -246,15 +257,13 @@ func TestFleetRows(t *testing.T) {
 
 	r = f.do(req{method: http.MethodGet, path: "/v1/fleet", token: f.admin, header: map[string]string{protocol.HeaderHost: "alice-laptop"}})
 	require.Equal(t, http.StatusOK, r.status, string(r.body))
-	var body struct {
-		GeneratedAt time.Time         `json:"generated_at"`
-		WindowFrom  time.Time         `json:"window_from"`
-		Hosts       []fleethealth.Row `json:"hosts"`
-	}
+	assert.Equal(t, "no-store", r.header.Get("Cache-Control"))
+	var body fleethealth.Fleet
 	require.NoError(t, json.Unmarshal(r.body, &body))
 	assert.WithinDuration(t, time.Now(), body.GeneratedAt, time.Minute)
 	assert.Equal(t, 24*time.Hour, body.GeneratedAt.Sub(body.WindowFrom))
 	require.Len(t, body.Hosts, 2, "the admin's own reads do not make alice-laptop a host: %s", r.body)
+	assert.Equal(t, fleethealth.Summary{Hosts: 2, Alerting: 2, Critical: 1}, body.Summary)
 
 	h7, h8 := body.Hosts[0], body.Hosts[1]
 	assert.Equal(t, "lab-07", h7.Host)
@@ -266,6 +275,11 @@ func TestFleetRows(t *testing.T) {
 	assert.Equal(t, "fail", h7.Report.Status)
 	assert.WithinDuration(t, time.Now(), h7.Report.ReceivedAt, time.Minute)
 	assert.Equal(t, fleethealth.HostAlerting, h7.Status)
+	assert.Equal(t, fleethealth.ReportFailing, h7.WorstSymptom)
+	assert.Equal(t, fleethealth.Critical, h7.WorstSeverity)
+	assert.False(t, h7.LastEpisode.IsZero(), "its upload was accepted")
+	require.NotNil(t, h7.CommitAllowed)
+	assert.True(t, *h7.CommitAllowed, "an open gate lets every commit through")
 	require.Len(t, h7.Symptoms, 1)
 	assert.Equal(t, fleethealth.ReportFailing, h7.Symptoms[0].Symptom)
 	var open []string
@@ -274,7 +288,10 @@ func TestFleetRows(t *testing.T) {
 	}
 	assert.Equal(t, []string{fleethealth.Silent, fleethealth.ReportFailing}, open, "open alerts are the last check's")
 
-	assert.Equal(t, "lab-08", h8.Host)
+	assert.Equal(t, "lab-08", h8.Host, "warnings only: after the critical lab-07")
+	assert.Equal(t, fleethealth.Warning, h8.WorstSeverity)
+	assert.True(t, h8.LastEpisode.IsZero())
+	assert.Nil(t, h8.CommitAllowed, "no commit: nothing to allow")
 	assert.Equal(t, "", h8.Commit)
 	assert.Nil(t, h8.Report)
 	require.Len(t, h8.Symptoms, 1)
@@ -285,7 +302,8 @@ func TestFleetRows(t *testing.T) {
 // the index tells, and says the open alerts are unknown, which file, and what to do.
 func TestFleetWithDamagedStateStillAnswers(t *testing.T) {
 	t.Parallel()
-	f := newAlertsFixture(t)
+	// Each damage is read at once: no evaluation may be reused across them.
+	f := newAlertsFixtureWith(t, setup{fleet: receiver.FleetOptions{CacheFor: -1}})
 	const commit = "1234567890abcdef1234567890abcdef12345678"
 	r := f.do(req{method: http.MethodPost, path: "/v1/heartbeat", token: f.host, commit: commit})
 	require.Equal(t, http.StatusNoContent, r.status, string(r.body))
@@ -336,4 +354,129 @@ func TestFleetWithDamagedStateStillAnswers(t *testing.T) {
 	}
 	require.NoError(t, os.RemoveAll(state))
 	assert.Nil(t, get(t).StateError, "no state yet is no error")
+}
+
+// The receiver's own row in GET /v1/fleet comes from what it knows in-process: its
+// data folder on a 16 MiB tmpfs, far under twice min_free_bytes (512 MiB), is
+// disk-low; the gate (open) is not stale, and the receiver, answering, is not down.
+func TestFleetHasTheReceiversOwnRow(t *testing.T) {
+	t.Parallel()
+	f := newAlertsFixtureWith(t, setup{root: testutil.Tmpfs(t, 16<<20), fleet: receiver.FleetOptions{Host: "pi"}})
+	r := f.do(req{method: http.MethodPost, path: "/v1/heartbeat", token: f.host, commit: "1234567"})
+	require.Equal(t, http.StatusNoContent, r.status, string(r.body)) // a heartbeat's index line is written before its 204
+
+	r = f.do(req{method: http.MethodGet, path: "/v1/fleet", token: f.admin})
+	require.Equal(t, http.StatusOK, r.status, string(r.body))
+	var body fleethealth.Fleet
+	require.NoError(t, json.Unmarshal(r.body, &body), string(r.body))
+	require.Len(t, body.Hosts, 2, string(r.body))
+	pi, lab := body.Hosts[0], body.Hosts[1]
+	assert.Equal(t, "pi", pi.Host, "alerting first")
+	assert.Equal(t, fleethealth.HostAlerting, pi.Status)
+	require.Len(t, pi.Symptoms, 1, "%+v", pi.Symptoms)
+	assert.Equal(t, fleethealth.DiskLow, pi.Symptoms[0].Symptom)
+	assert.Equal(t, fleethealth.DiskLow, pi.WorstSymptom)
+	assert.Equal(t, fleethealth.Critical, pi.WorstSeverity)
+	assert.Regexp(t, `^pi's disk is low: 1[56]\.\d MiB free in `+regexp.QuoteMeta(f.data), pi.Symptoms[0].Summary)
+	assert.Equal(t, "lab-07", lab.Host)
+	assert.Equal(t, fleethealth.HostOK, lab.Status)
+	assert.Equal(t, fleethealth.Summary{Hosts: 2, OK: 1, Alerting: 1, Critical: 1}, body.Summary)
+	assert.Equal(t, "2 hosts: 1 ok, 1 alerting, 0 silenced", body.Summary.String())
+}
+
+// Whether a commit is allowed is the live gate's answer, also for a commit the host
+// has only stamped a report with (the index alone could not tell).
+func TestFleetAsksTheLiveGate(t *testing.T) {
+	t.Parallel()
+	const allowed, other = "1234567890abcdef1234567890abcdef12345678", "abcdef0abcdef0abcdef0abcdef0abcdef0abcd"
+	f := newAlertsFixtureWith(t, setup{allow: []string{allowed}})
+	lab08 := f.mint(tokens.Identity{Host: "lab-08"})
+	waitForToken(t, f.harness, f.client, lab08)
+	for _, tok := range []string{f.host, lab08} {
+		r := f.do(req{method: http.MethodPost, path: "/v1/heartbeat", token: tok, commit: allowed})
+		require.Equal(t, http.StatusNoContent, r.status, string(r.body))
+	}
+	r := f.do(req{method: http.MethodPut, path: "/v1/host-health/lab-08", token: lab08, commit: other,
+		body: jsonBody(`{"schema":"cis490.doctor/v1","status":"ok","checks":[]}`)})
+	require.Equal(t, http.StatusNoContent, r.status, string(r.body))
+	waitIndexLine(t, f.harness, r.header.Get(protocol.HeaderRequestID))
+
+	r = f.do(req{method: http.MethodGet, path: "/v1/fleet", token: f.admin})
+	require.Equal(t, http.StatusOK, r.status, string(r.body))
+	var body fleethealth.Fleet
+	require.NoError(t, json.Unmarshal(r.body, &body), string(r.body))
+	require.Len(t, body.Hosts, 2, string(r.body))
+	commits := map[string]string{}
+	verdicts := map[string]*bool{}
+	for _, h := range body.Hosts {
+		commits[h.Host], verdicts[h.Host] = h.Commit, h.CommitAllowed
+	}
+	assert.Equal(t, map[string]string{"lab-07": allowed, "lab-08": other}, commits)
+	require.NotNil(t, verdicts["lab-07"])
+	assert.True(t, *verdicts["lab-07"])
+	require.NotNil(t, verdicts["lab-08"], "the live gate knows what the index cannot")
+	assert.False(t, *verdicts["lab-08"])
+}
+
+// testClock is a receiver's clock that a test moves.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// GET /v1/fleet answers with the same evaluation for 5 seconds by the receiver's
+// clock: a host that appears meanwhile shows up only in the next one.
+func TestFleetReusesAnEvaluationFor5s(t *testing.T) {
+	t.Parallel()
+	clock := &testClock{now: time.Now().UTC()}
+	f := newAlertsFixtureWith(t, setup{now: clock.Now})
+	t0 := clock.Now()
+	get := func(t *testing.T) fleethealth.Fleet {
+		t.Helper()
+		r := f.do(req{method: http.MethodGet, path: "/v1/fleet", token: f.admin})
+		require.Equal(t, http.StatusOK, r.status, string(r.body))
+		var body fleethealth.Fleet
+		require.NoError(t, json.Unmarshal(r.body, &body), string(r.body))
+		return body
+	}
+	r := f.do(req{method: http.MethodPost, path: "/v1/heartbeat", token: f.host})
+	require.Equal(t, http.StatusNoContent, r.status, string(r.body)) // its index line is written before its 204
+	first := get(t)
+	assert.Equal(t, t0, first.GeneratedAt)
+	assert.Equal(t, []string{"lab-07"}, rowHosts(first))
+
+	lab08 := f.mint(tokens.Identity{Host: "lab-08"})
+	waitForToken(t, f.harness, f.client, lab08)
+	clock.add(time.Second)
+	r = f.do(req{method: http.MethodPost, path: "/v1/heartbeat", token: lab08})
+	require.Equal(t, http.StatusNoContent, r.status, string(r.body))
+	clock.add(3900 * time.Millisecond)
+	again := get(t)
+	assert.Equal(t, t0, again.GeneratedAt, "4.9 s later: the same evaluation")
+	assert.Equal(t, []string{"lab-07"}, rowHosts(again))
+
+	clock.add(100 * time.Millisecond)
+	fresh := get(t)
+	assert.Equal(t, t0.Add(5*time.Second), fresh.GeneratedAt, "5 s later: a new one")
+	assert.Equal(t, []string{"lab-07", "lab-08"}, rowHosts(fresh))
+}
+
+func rowHosts(v fleethealth.Fleet) []string {
+	out := []string{}
+	for _, h := range v.Hosts {
+		out = append(out, h.Host)
+	}
+	return out
 }

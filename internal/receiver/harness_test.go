@@ -39,6 +39,8 @@ type setup struct {
 	ca         *testpki.CA // TLS with a server certificate from this CA
 	mtls       bool        // and require client certificates from it
 	root       string      // the data folder's parent; "" is a new temp folder
+	now        func() time.Time
+	fleet      receiver.FleetOptions
 }
 
 // harness is a real receiver on a loopback port with its data in a temp folder.
@@ -98,7 +100,7 @@ func newHarness(t *testing.T, s setup) *harness {
 		require.NoError(t, err)
 	}
 	h.srv = receiver.New(receiver.Options{Config: cfg, Store: st, Index: h.index, Gate: g, Tokens: toks, Logger: log,
-		StallTimeout: 2 * time.Second})
+		StallTimeout: 2 * time.Second, Now: s.now, Fleet: s.fleet})
 	h.ts = httptest.NewUnstartedServer(h.srv.Handler())
 	if s.ca != nil {
 		h.ts.TLS = &tls.Config{Certificates: []tls.Certificate{s.ca.Server("receiver").TLS}}

@@ -163,6 +163,11 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		s.refuseDraining(w, r)
 		return
 	}
+	writeJSON(w, http.StatusOK, s.health())
+}
+
+// health is what /healthz answers; GET /v1/fleet reads it in-process for the Pi's row.
+func (s *Server) health() protocol.Health {
 	b := buildinfo.Get()
 	h := protocol.Health{Status: protocol.HealthOK, Version: b.Version, Commit: b.Commit, Gate: []protocol.GateSource{}}
 	if s.gate != nil {
@@ -172,7 +177,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 			})
 		}
 	}
-	writeJSON(w, http.StatusOK, h)
+	return h
 }
 
 func notFound(w http.ResponseWriter, r *http.Request) {

@@ -96,7 +96,7 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, ready func(
 	conns := newConnLimiter(sc.MaxConnections)
 	refusals := newTLSRefusals(idx, metrics, log, nil)
 	srv := New(Options{Config: sc, Store: st, Index: idx, Gate: g, Tokens: toks, Logger: log, Metrics: metrics,
-		Fleet: FleetOptions{Config: cfg.FleetHealth, AlertsPath: cfg.AlertsPath()}})
+		Fleet: FleetOptions{Host: cfg.Host, Config: cfg.FleetHealth, AlertsPath: cfg.AlertsPath()}})
 	httpSrv := &http.Server{
 		Handler: srv.Handler(),
 		// No ReadTimeout: uploads may take as long as they keep sending (see

@@ -61,6 +61,7 @@ type Server struct {
 	stallTimeout time.Duration
 	draining     atomic.Bool
 	fleet        FleetOptions
+	fleetView    *fleetCache // GET /v1/fleet's latest evaluation (fleetcache.go)
 
 	uploads        *uploadLimiter
 	minBodyRate    int64
@@ -91,6 +92,7 @@ func New(opts Options) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.fleetView = s.newFleetCache()
 	if s.stallTimeout == 0 {
 		s.stallTimeout = time.Minute
 	}
