@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strings"
 	"syscall"
+
+	"github.com/cis490/cis490/internal/protocol"
 )
 
 // APIError is a non-2xx answer from the receiver, with its JSON error body.
@@ -48,22 +50,27 @@ func (c *Client) StatusError(res *http.Response) *APIError {
 		body.Error = strings.TrimSpace(string(raw))
 	}
 	e := &APIError{Status: res.StatusCode, Code: body.Code, Message: body.Error, Commit: body.Commit, URL: res.Request.URL.String()}
-	switch res.StatusCode {
-	case http.StatusUnauthorized:
+	switch {
+	case res.StatusCode == http.StatusUnauthorized && e.Code == protocol.CodeClientCertRequired:
+		e.Hint = "the receiver requires a client certificate and none was sent: set receiver.cert_file and receiver.key_file to a certificate from the fleet CA naming " + c.host
+		if c.cfg.CertFile != "" {
+			e.Hint += " (" + c.cfg.CertFile + " was not sent: its issuer is not a CA the receiver asks for)"
+		}
+	case res.StatusCode == http.StatusUnauthorized:
 		e.Hint = "the receiver refused the token: check receiver.token_file"
 		if c.cfg.TokenFile != "" {
 			e.Hint += " (" + c.cfg.TokenFile + ")"
 		}
 		e.Hint += "; mint one on the receiver with `cis490 token new --host " + c.host + "`"
-	case http.StatusForbidden:
+	case res.StatusCode == http.StatusForbidden:
 		e.Hint = "this host (" + c.host + ") is not allowed to do that: check that host, the token and the client certificate name the same host"
-	case http.StatusUpgradeRequired:
+	case res.StatusCode == http.StatusUpgradeRequired:
 		commit := c.commit
 		if commit == "" {
 			commit = "unknown"
 		}
 		e.Hint = "this build is commit " + commit + ", which the receiver's version gate refuses: update cis490 on this host"
-	case http.StatusPreconditionRequired:
+	case res.StatusCode == http.StatusPreconditionRequired:
 		e.Hint = "this build carries no commit stamp and the receiver requires one: install a release build of cis490"
 	}
 	return e

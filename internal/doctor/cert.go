@@ -3,6 +3,7 @@ package doctor
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -12,17 +13,29 @@ import (
 	"github.com/cis490/cis490/internal/protocol"
 )
 
+// errCertRequired is the receiver's answer to a request that needs a client
+// certificate and came without one: 401 client_certificate_required (SPEC §3.1). A
+// receiver of an older cis490 refused the handshake instead, with the alert
+// "certificate required"; sentNone takes both.
+var errCertRequired = errors.New("the receiver requires a client certificate and this host sent none")
+
+func sentNone(verdict error) bool {
+	return errors.Is(verdict, errCertRequired) || verdict != nil && verdict.Error() == "tls: certificate required"
+}
+
 // checkClientCert looks at the certificate this host presents for mTLS: whether it is
-// right, how long it stays right, and whether the receiver takes it. handshake, when
-// not nil, returns the TLS alert the receiver refused this host's handshake with (nil
-// when it did not); it is asked only once the certificate looks right here, since it
-// waits for the receiver.
-func checkClientCert(cfg config.Config, now time.Time, handshake func() error) Check {
+// right, how long it stays right, and whether the receiver takes it. verdict, when
+// not nil, returns the receiver's refusal of this host's certificate: the TLS alert it
+// refused the handshake with, or errCertRequired (nil when it refused neither). It is
+// asked only when the answer matters here, since it waits for the receiver.
+func checkClientCert(cfg config.Config, now time.Time, verdict func() error) Check {
 	rc := cfg.Receiver
 	details := map[string]any{"cert_file": rc.CertFile, "key_file": rc.KeyFile}
 	issue := "issue this host a certificate signed by the fleet CA with CN " + cfg.Host +
 		" and put it and its key in receiver.cert_file and key_file"
 	switch {
+	case rc.CertFile == "" && rc.KeyFile == "" && verdict != nil && sentNone(verdict()):
+		return failed("no client certificate configured (receiver.cert_file), and the receiver requires one (serve.tls.client_ca_file)", issue, details)
 	case rc.CertFile == "" && rc.KeyFile == "":
 		return skipped("no client certificate configured (receiver.cert_file): fine unless the receiver requires one")
 	case rc.CertFile == "" || rc.KeyFile == "":
@@ -60,9 +73,9 @@ func checkClientCert(cfg config.Config, now time.Time, handshake func() error) C
 	case left <= 0:
 		return failed("the certificate expired on "+day(leaf.NotAfter), "renew it: "+issue, details)
 	}
-	if handshake != nil {
-		if alert := handshake(); alert != nil {
-			if c, ok := refusedAtHandshake(alert, leaf, issue, details); ok {
+	if verdict != nil {
+		if refusal := verdict(); refusal != nil {
+			if c, ok := receiverRefused(refusal, leaf, issue, details); ok {
 				return c
 			}
 		}
@@ -74,13 +87,20 @@ func checkClientCert(cfg config.Config, now time.Time, handshake func() error) C
 	return ok(fmt.Sprintf("issued to %s, valid until %s", cfg.Host, day(leaf.NotAfter)), details)
 }
 
-// refusedAtHandshake explains the receiver's refusal of a certificate that looks right
-// here, from the TLS alert it sent; ok is false for an alert that is not about the
-// certificate (receiver-reachable reports those).
-func refusedAtHandshake(alert error, leaf *x509.Certificate, issue string, details map[string]any) (c Check, ok bool) {
+// receiverRefused explains the receiver's refusal of a certificate that looks right here,
+// from the TLS alert it sent or errCertRequired; ok is false for an alert that is not
+// about the certificate (receiver-reachable reports those).
+func receiverRefused(alert error, leaf *x509.Certificate, issue string, details map[string]any) (c Check, ok bool) {
+	issuer := leaf.Issuer.CommonName
+	// Go's client sends a certificate only when its issuer is one the receiver names
+	// in its request for one.
+	sentNoneWhy := "the receiver wants a client certificate and this host sent none: it sends only one issued by a CA the receiver asks for, and this one's issuer is CN " + issuer
+	if errors.Is(alert, errCertRequired) {
+		details["receiver_code"] = protocol.CodeClientCertRequired
+		return failed(sentNoneWhy, issue, details), true
+	}
 	details["receiver_alert"] = alert.Error()
 	refused := "the receiver refuses this certificate at the handshake (" + strings.TrimPrefix(alert.Error(), "tls: ") + "): "
-	issuer := leaf.Issuer.CommonName
 	switch alert.Error() {
 	case "tls: unknown certificate authority":
 		return failed(refused+"its issuer (CN "+issuer+") is not a CA the receiver trusts",
@@ -91,8 +111,7 @@ func refusedAtHandshake(alert error, leaf *x509.Certificate, issue string, detai
 	case "tls: revoked certificate":
 		return failed(refused+"it has been revoked", "renew it: "+issue, details), true
 	case "tls: certificate required":
-		return failed("the receiver wants a client certificate and this host sent none: it sends only one issued by a CA the receiver asks for, and this one's issuer is CN "+issuer,
-			issue, details), true
+		return failed(sentNoneWhy, issue, details), true
 	case "tls: bad certificate":
 		if !forClients(leaf) {
 			return failed(refused+"it is not for clients: its extendedKeyUsage lacks clientAuth",

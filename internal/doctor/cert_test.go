@@ -7,17 +7,22 @@ import (
 	"errors"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/receiver"
 	"github.com/cis490/cis490/internal/testpki"
+	"github.com/cis490/cis490/internal/tokens"
 )
 
 func TestCheckClientCert(t *testing.T) {
@@ -59,8 +64,10 @@ func TestCheckClientCert(t *testing.T) {
 	}
 }
 
-// mtlsReceiver is a real TLS listener that requires client certificates from ca, as
-// `cis490 serve` with serve.tls.client_ca_file does; tune adjusts its configuration.
+// mtlsReceiver is a real TLS listener that requires client certificates from ca at
+// the handshake, as `cis490 serve` with serve.tls.client_ca_file did before /healthz
+// took none; a certificate given gets the alerts today's receiver sends too. tune
+// adjusts its configuration.
 func mtlsReceiver(t *testing.T, ca *testpki.CA, tune func(*tls.Config)) string {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -96,7 +103,7 @@ func TestClientCertTheReceiverRefuses(t *testing.T) {
 			summary: "the receiver refuses this certificate at the handshake (unknown certificate authority): its issuer (CN fleet) is not a CA the receiver trusts",
 			hint:    "serve.tls.client_ca_file on the receiver",
 			cert:    func(*testpki.CA) testpki.Pair { return testpki.NewCA(t, "fleet").ClientExpiring("lab-07", year) }},
-		{name: "a CA the receiver does not ask for", status: Fail, alert: "tls: certificate required",
+		{name: "a CA the receiver does not ask for, at an older receiver's handshake", status: Fail, alert: "tls: certificate required",
 			summary: "this host sent none: it sends only one issued by a CA the receiver asks for, and this one's issuer is CN other",
 			hint:    "signed by the fleet CA with CN lab-07",
 			cert:    func(*testpki.CA) testpki.Pair { return testpki.NewCA(t, "other").ClientExpiring("lab-07", year) }},
@@ -137,6 +144,105 @@ func TestClientCertTheReceiverRefuses(t *testing.T) {
 				// (a warning: testpki's server certificates expire within two weeks)
 				assert.NotEqual(t, Fail, checksByID(r)["receiver-reachable"].Status)
 			}
+		})
+	}
+}
+
+// realMTLSReceiver is `cis490 serve` (receiver.Run) with serve.tls.client_ca_file from
+// fleet and a host token for lab-07, which it returns with its URL.
+func realMTLSReceiver(t *testing.T, fleet *testpki.CA) (url, token string) {
+	t.Helper()
+	server := fleet.Server("receiver")
+	tokensFile := filepath.Join(t.TempDir(), "tokens.toml")
+	token, err := tokens.Append(tokensFile, tokens.Identity{Host: "lab-07"}, time.Now())
+	require.NoError(t, err)
+	cfg := config.Default()
+	cfg.Serve.Listen, cfg.Serve.DataDir, cfg.Serve.MinFreeBytes = "127.0.0.1:0", filepath.Join(t.TempDir(), "data"), 0
+	cfg.Serve.TokensFile = tokensFile
+	cfg.Serve.TLS = config.TLS{CertFile: server.CertFile, KeyFile: server.KeyFile, ClientCAFile: fleet.CertPEM}
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc, errc := make(chan net.Addr, 1), make(chan error, 1)
+	go func() {
+		errc <- receiver.Run(ctx, cfg, zerolog.New(zerolog.NewTestWriter(t)), func(a net.Addr) { addrc <- a })
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-errc:
+		case <-time.After(10 * time.Second):
+			t.Error("the receiver did not stop")
+		}
+	})
+	select {
+	case a := <-addrc:
+		return "https://" + a.String(), token
+	case err := <-errc:
+		require.FailNow(t, "the receiver did not start", "%v", err)
+	case <-time.After(10 * time.Second):
+		require.FailNow(t, "the receiver did not start listening")
+	}
+	return "", ""
+}
+
+// Today's receiver takes a handshake without a client certificate (/healthz needs
+// none) and answers the routes that need one 401 client_certificate_required:
+// receiver-reachable is fine, and client-cert and token say what to do.
+func TestClientCertTheReceiverRequiresPerRoute(t *testing.T) {
+	t.Parallel()
+	year := time.Now().Add(365 * 24 * time.Hour)
+	for _, tc := range []struct {
+		name                 string
+		cert                 func(fleet *testpki.CA) *testpki.Pair
+		status, tokenStatus  Status
+		summary, hint, token string
+	}{
+		{name: "none configured", status: Fail, tokenStatus: Fail,
+			summary: "no client certificate configured (receiver.cert_file), and the receiver requires one",
+			hint:    "signed by the fleet CA with CN lab-07 and put it and its key in receiver.cert_file and key_file",
+			token:   "the receiver did not look at the token: it requires a client certificate first, and this host sent none (see client-cert)",
+			cert:    func(*testpki.CA) *testpki.Pair { return nil }},
+		{name: "a CA the receiver does not ask for", status: Fail, tokenStatus: Fail,
+			summary: "this host sent none: it sends only one issued by a CA the receiver asks for, and this one's issuer is CN other",
+			hint:    "signed by the fleet CA with CN lab-07",
+			token:   "the receiver did not look at the token",
+			cert: func(*testpki.CA) *testpki.Pair {
+				p := testpki.NewCA(t, "other").ClientExpiring("lab-07", year)
+				return &p
+			}},
+		{name: "accepted", status: OK, tokenStatus: OK, summary: "issued to lab-07, valid until", token: "the receiver accepts the token for lab-07",
+			cert: func(fleet *testpki.CA) *testpki.Pair {
+				p := fleet.ClientExpiring("lab-07", year)
+				return &p
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fleet := testpki.NewCA(t, "fleet")
+			url, token := realMTLSReceiver(t, fleet)
+			tokenFile := filepath.Join(t.TempDir(), "token")
+			require.NoError(t, os.WriteFile(tokenFile, []byte(token+"\n"), 0o600))
+			cfg := config.Default()
+			cfg.Host, cfg.Ship.SpoolDir, cfg.Doctor.Timeout = "lab-07", t.TempDir(), 5*time.Second
+			cfg.Receiver.URL, cfg.Receiver.CAFile, cfg.Receiver.TokenFile = url, fleet.CertPEM, tokenFile
+			if pair := tc.cert(fleet); pair != nil {
+				cfg.Receiver.CertFile, cfg.Receiver.KeyFile = pair.CertFile, pair.KeyFile
+			}
+			r := Run(context.Background(), Options{Config: cfg, Logger: zerolog.New(zerolog.NewTestWriter(t)), SystemdDir: "/nonexistent"})
+			checks := checksByID(r)
+			c := checks["client-cert"]
+			assert.Equal(t, tc.status, c.Status, c.Summary)
+			assert.Contains(t, c.Summary, tc.summary)
+			assert.Contains(t, c.Hint, tc.hint)
+			assert.Nil(t, c.Details["receiver_alert"], "no handshake was refused")
+			tk := checks["token"]
+			assert.Equal(t, tc.tokenStatus, tk.Status, tk.Summary)
+			assert.Contains(t, tk.Summary, tc.token)
+			if tc.tokenStatus == Fail {
+				assert.Contains(t, tk.Hint, "receiver.cert_file and receiver.key_file")
+				assert.NotContains(t, tk.Hint, "token_file", "the token is not what is wrong")
+			}
+			// (a warning: testpki's server certificates expire within two weeks)
+			assert.NotEqual(t, Fail, checks["receiver-reachable"].Status, checks["receiver-reachable"].Summary)
 		})
 	}
 }

@@ -60,7 +60,7 @@ func checkHealthz(cfg config.Config, health func() (*protocol.Health, error), bu
 	case errors.Is(err, localprobe.ErrClientCertRequired):
 		return warned("the receiver is up (it showed serve.tls.cert_file), but it wants a client certificate at every handshake, /healthz included, "+
 			"so neither doctor nor fleet health can see its gate sources",
-			"this cis490 serve applies serve.tls.client_ca_file to every route; until it exempts /healthz (SPEC §3.1), watch the gate in `journalctl -u cis490-receiver`",
+			"the running receiver is an older cis490, which asks every client for a certificate: restart it on this binary (`systemctl restart cis490-receiver`), whose /healthz takes none (SPEC §3.1)",
 			details)
 	case err != nil:
 		return failed(err.Error(), "start it (`systemctl enable --now cis490-receiver`); if it does not stay up, `journalctl -u cis490-receiver` says why", details)

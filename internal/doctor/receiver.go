@@ -78,15 +78,30 @@ func (p *probe) reachable(context.Context) Check {
 	return ok(summary, details)
 }
 
-// clientCert is checkClientCert with the receiver's verdict on the certificate, from
-// the handshake of receiver-reachable's request: one that looks right here but that
-// the receiver refuses is no ✓.
+// clientCert is checkClientCert with the receiver's verdict on the certificate: the
+// alert of the handshake of receiver-reachable's request, else whoami's answer when
+// it says a certificate is required (/healthz takes none, SPEC §3.1). One that looks
+// right here but that the receiver refuses is no ✓.
 func (p *probe) clientCert(context.Context) Check {
-	var handshake func() error
+	var verdict func() error
 	if u, err := url.Parse(p.cfg.Receiver.URL); err == nil && u.Scheme == "https" {
-		handshake = func() error { return tlsAlert(p.healthz().err) }
+		verdict = func() error {
+			if alert := tlsAlert(p.healthz().err); alert != nil {
+				return alert
+			}
+			if certRequired(p.whoami()) {
+				return errCertRequired
+			}
+			return nil
+		}
 	}
-	return checkClientCert(p.cfg, p.now(), handshake)
+	return checkClientCert(p.cfg, p.now(), verdict)
+}
+
+// certRequired says whether the receiver refused the request for want of a client
+// certificate, before it looked at the token.
+func certRequired(a answer) bool {
+	return a.apiErr != nil && a.status == http.StatusUnauthorized && a.apiErr.Code == protocol.CodeClientCertRequired
 }
 
 func wrongSchemeHint(file, fixed, caFile string) string {
@@ -124,6 +139,11 @@ func (p *probe) token(context.Context) Check {
 	}
 	if a.apiErr != nil {
 		details["status"] = a.status
+		if certRequired(a) {
+			details["code"] = a.apiErr.Code
+			return failed("the receiver did not look at the token: it requires a client certificate first, and this host sent none (see client-cert)",
+				"set receiver.cert_file and receiver.key_file in "+configName(p.cfg.File)+" to a certificate signed by the fleet CA with CN "+p.cfg.Host+" and its key", details)
+		}
 		switch a.status {
 		case http.StatusUnauthorized:
 			return failed("the receiver refused the token: "+a.apiErr.Message, a.apiErr.Hint, details)

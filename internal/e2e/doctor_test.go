@@ -233,8 +233,13 @@ func TestDoctorClientCertificates(t *testing.T) {
 		h := newDrHost(t, "lab-07", r.URL).withToken(t, token).withTLS(r.ca, nil)
 		res, _, checks := h.doctor(t, bin)
 		assert.Equal(t, 1, res.Code)
-		assertCheck(t, checks["client-cert"], doctor.Skip, "no client certificate configured", "")
-		assertCheck(t, checks["receiver-reachable"], doctor.Fail, "refused the TLS handshake (tls: certificate required)", "client certificate")
+		// /healthz takes no certificate (SPEC §3.1); /v1/whoami answers 401
+		// client_certificate_required, and doctor says what to configure.
+		assertCheck(t, checks["client-cert"], doctor.Fail, "no client certificate configured (receiver.cert_file), and the receiver requires one",
+			"signed by the fleet CA with CN lab-07 and put it and its key in receiver.cert_file and key_file")
+		assertCheck(t, checks["token"], doctor.Fail, "it requires a client certificate first, and this host sent none", "receiver.cert_file and receiver.key_file")
+		assert.NotEqual(t, doctor.Fail, checks["receiver-reachable"].Status, checks["receiver-reachable"].Summary)
+		assert.Contains(t, checks["receiver-reachable"].Summary, "answered")
 	})
 }
 

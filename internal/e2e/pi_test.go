@@ -214,3 +214,45 @@ func TestPiHealthShipStoresItsOwnReport(t *testing.T) {
 	require.NoError(t, json.NewDecoder(got.Body).Decode(&served))
 	assert.Equal(t, stored["generated_at"], served["generated_at"])
 }
+
+// On a Pi with mTLS (serve.tls.client_ca_file), the Pi's own probe asks /healthz
+// without a client certificate, which SPEC §3.1 exempts: doctor and fleet health read
+// the receiver's health and gate as without mTLS.
+func TestPiDoctorAgainstItsMTLSReceiver(t *testing.T) {
+	t.Parallel()
+	p := newPi(t, piCommit+"\n")
+	raw, err := os.ReadFile(p.cfg)
+	require.NoError(t, err)
+	withCA := strings.Replace(string(raw), "[serve.gate]", fmt.Sprintf("client_ca_file = %q\n[serve.gate]", p.ca.CertPEM), 1)
+	require.NoError(t, os.WriteFile(p.cfg, []byte(withCA), 0o600))
+	srv := p.serve(t)
+
+	fh := p.run(t, "fleet-health", "check")
+	require.Equal(t, 0, fh.Code, fh.Stderr)
+	alerts, err := os.ReadFile(filepath.Join(p.data, "alerts.jsonl"))
+	if err == nil {
+		assert.NotContains(t, string(alerts), "receiver-down")
+		assert.NotContains(t, string(alerts), "gate-stale")
+	}
+
+	_, _, checks := p.doctor(t)
+	hz := checks["receiver-healthz"]
+	assert.Equal(t, doctor.OK, hz.Status, hz.Summary)
+	assert.Contains(t, hz.Summary, "https://"+srv.Addr+" answered: ok")
+	assert.Equal(t, doctor.OK, checks["gate-sources"].Status, checks["gate-sources"].Summary)
+	assert.Contains(t, checks["gate-sources"].Summary, "allowlist_file refreshed")
+	assert.NotEqual(t, doctor.Skip, checks["client-ca"].Status, "mTLS is on")
+
+	// /v1 still needs a client certificate.
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.ca.Pool()}}}
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "https://"+srv.Addr+"/v1/whoami", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+p.admin)
+	res, err := client.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	var body map[string]string
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&body))
+	assert.Equal(t, http.StatusUnauthorized, res.StatusCode)
+	assert.Equal(t, protocol.CodeClientCertRequired, body["code"])
+}

@@ -342,6 +342,24 @@ retries = 0
 	_, err := os.Stat(filepath.Join(data, "episodes", "lab-14", sum([]byte("over mTLS"))))
 	assert.NoError(t, err)
 	assert.NotContains(t, r.Stderr, strings.TrimSpace(minted.Stdout), "no token in the client's logs")
+
+	// Without its certificate the receiver refuses it 401 client_certificate_required,
+	// and ship says what to configure, not that the token is wrong.
+	bare := newLabHost(t, "lab-14", srv.URL, "")
+	require.NoError(t, os.WriteFile(bare.cfg, []byte(fmt.Sprintf(`host = "lab-14"
+[receiver]
+url = %q
+token_file = %q
+ca_file = %q
+[ship]
+spool_dir = %q
+retries = 0
+`, srv.URL, tokenFile, ca.CertPEM, bare.spool)), 0o600))
+	bare.drop(t, "bare.tar", []byte("no certificate"), 0)
+	r = bare.ship(t, bin)
+	assert.NotEqual(t, 0, r.Code)
+	assert.Contains(t, r.Stderr, "requires a client certificate and none was sent: set receiver.cert_file and receiver.key_file")
+	assert.NotContains(t, r.Stderr, "refused the token")
 }
 
 func TestShipWatchShipsFilesAsTheyAppear(t *testing.T) {

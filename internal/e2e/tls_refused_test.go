@@ -60,20 +60,13 @@ func TestRefusedHandshakesAreIndexedAndDoctorSaysWhy(t *testing.T) {
 			summary: "refuses this certificate at the handshake (bad certificate): it is not for clients: its extendedKeyUsage lacks clientAuth",
 			hint:    "extendedKeyUsage clientAuth", reason: "bad_usage", logged: "incompatible key usage", indexedAsHost: "lab-09",
 			reachableSummary: "refused the TLS handshake (tls: bad certificate)"},
-		{name: "no certificate", host: "lab-10", summary: "no client certificate configured",
-			reason: "no_certificate", logged: "client didn't provide a certificate", indexedAsHost: "",
-			reachableSummary: "refused the TLS handshake (tls: certificate required)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			h := newDrHost(t, tc.host, r.URL).withToken(t, r.tokens[tc.host]).withTLS(r.ca, tc.cert)
 			res, _, checks := h.doctor(t, bin)
 			assert.Equal(t, 1, res.Code, res.Stderr)
-			want := doctor.Fail
-			if tc.cert == nil {
-				want = doctor.Skip
-			}
-			assertCheck(t, checks["client-cert"], want, tc.summary, tc.hint)
+			assertCheck(t, checks["client-cert"], doctor.Fail, tc.summary, tc.hint)
 			assertCheck(t, checks["receiver-reachable"], doctor.Fail, tc.reachableSummary, "")
 			if tc.reason == "unknown_ca" {
 				human := Run(t, bin, h.env, nil, "--config", h.cfg, "doctor")
@@ -103,6 +96,33 @@ func TestRefusedHandshakesAreIndexedAndDoctorSaysWhy(t *testing.T) {
 			assert.Equal(t, 1, n, "two refusals from one address within a minute are one line")
 		})
 	}
+	t.Run("no certificate", func(t *testing.T) {
+		t.Parallel()
+		// No handshake refusal any more: /healthz takes no certificate (SPEC §3.1),
+		// and each /v1 request is refused 401 in its own line, error no_certificate,
+		// under the host it claims, unverified.
+		h := newDrHost(t, "lab-08", r.URL).withToken(t, r.tokens["lab-08"]).withTLS(r.ca, nil)
+		res, _, checks := h.doctor(t, bin)
+		assert.Equal(t, 1, res.Code, res.Stderr)
+		assertCheck(t, checks["client-cert"], doctor.Fail, "the receiver requires one", "receiver.cert_file and key_file")
+		assert.NotEqual(t, doctor.Fail, checks["receiver-reachable"].Status, checks["receiver-reachable"].Summary)
+		var line index.Entry
+		require.Eventually(t, func() bool {
+			for _, e := range receiverIndex(t, r.data) {
+				if e.Route == "whoami" && e.Host == "lab-08" {
+					line = e
+					return true
+				}
+			}
+			return false
+		}, 10*time.Second, 20*time.Millisecond, "no whoami line for lab-08:\n%s", r.Logs())
+		assert.Equal(t, 401, line.Status)
+		assert.Equal(t, "no_certificate", line.Error)
+		assert.True(t, line.Unverified)
+		for _, e := range tlsLines(t, r.data) {
+			assert.NotEqual(t, "no_certificate", e.Error, "a handshake without a certificate is not refused")
+		}
+	})
 	t.Run("accepted", func(t *testing.T) {
 		t.Parallel()
 		h := newDrHost(t, "lab-10", r.URL).withToken(t, r.tokens["lab-10"]).withTLS(r.ca, &good)

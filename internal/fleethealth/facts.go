@@ -96,6 +96,17 @@ func isActivity(e index.Entry) bool {
 	return false
 }
 
+// isNoCertificate is a request refused 401 for want of a client certificate: the
+// receiver takes such a handshake (/healthz needs none, SPEC §3.1) and refuses the
+// request, marking the host it claims unverified. It is read as the handshake refusal
+// it used to be, reason no_certificate: tls-refused says what fixes it, and its
+// refused heartbeats do not add fatal-only for the same cause.
+const noCertificate = "no_certificate"
+
+func isNoCertificate(e index.Entry) bool {
+	return e.Unverified && e.Status == 401 && e.Error == noCertificate
+}
+
 func isGated(e index.Entry) bool { return e.Route == routeEpisodes || e.Route == routeHeartbeat }
 
 // windowFacts is what the index says over the window: per host, and fleet-wide.
@@ -127,7 +138,7 @@ func (wf *windowFacts) add(e index.Entry) {
 	if e.Status == 507 && e.TS.After(wf.last507) {
 		wf.last507 = e.TS
 	}
-	if e.Route == routeTLS {
+	if e.Route == routeTLS || isNoCertificate(e) {
 		wf.addHandshake(e)
 		return
 	}

@@ -122,7 +122,7 @@ func TestHealthOverTLSPinsTheCertificate(t *testing.T) {
 		_, err := localprobe.Health(t.Context(), sc)
 		assert.ErrorContains(t, err, "presents a certificate other than serve.tls.cert_file")
 	})
-	t.Run("mTLS at the handshake", func(t *testing.T) {
+	t.Run("mTLS at the handshake, as an older receiver did", func(t *testing.T) {
 		t.Parallel()
 		ln, port := listen(t, "127.0.0.1:0")
 		serveReceiver(t, ln, &tls.Config{Certificates: []tls.Certificate{server.TLS}, ClientCAs: ca.Pool(), ClientAuth: tls.RequireAndVerifyClientCert})
@@ -131,6 +131,47 @@ func TestHealthOverTLSPinsTheCertificate(t *testing.T) {
 		_, err := localprobe.Health(t.Context(), sc)
 		assert.ErrorIs(t, err, localprobe.ErrClientCertRequired, "%v", err)
 	})
+}
+
+// The Pi's own probe on an mTLS Pi: the real receiver (Run) with
+// serve.tls.client_ca_file answers /healthz to a client without a certificate.
+func TestHealthOfAnMTLSReceiver(t *testing.T) {
+	t.Parallel()
+	ca := testpki.NewCA(t, "fleet")
+	server := ca.Server("receiver")
+	sc := config.Default().Serve
+	sc.Listen = "127.0.0.1:0"
+	sc.DataDir = filepath.Join(t.TempDir(), "data")
+	sc.MinFreeBytes = 0
+	sc.TLS = config.TLS{CertFile: server.CertFile, KeyFile: server.KeyFile, ClientCAFile: ca.CertPEM}
+	cfg := config.Default()
+	cfg.Serve = sc
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc, errc := make(chan net.Addr, 1), make(chan error, 1)
+	go func() {
+		errc <- receiver.Run(ctx, cfg, zerolog.New(zerolog.NewTestWriter(t)), func(a net.Addr) { addrc <- a })
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-errc:
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return after its context ended")
+		}
+	})
+	select {
+	case a := <-addrc:
+		sc.Listen = a.String()
+	case err := <-errc:
+		require.FailNow(t, "Run ended before listening", "%v", err)
+	case <-time.After(10 * time.Second):
+		require.FailNow(t, "Run did not start listening")
+	}
+
+	h, err := localprobe.Health(t.Context(), sc)
+	require.NoError(t, err, "/healthz takes no client certificate (SPEC §3.1)")
+	assert.Equal(t, protocol.HealthOK, h.Status)
+	assert.NotNil(t, h.Gate)
 }
 
 func TestHealthOfAReceiverThatIsNotThere(t *testing.T) {

@@ -54,6 +54,19 @@ func (s *Server) authenticated(next http.Handler) http.Handler {
 		// Noted before authentication succeeds: a host whose every request is refused
 		// must still show up in the index for fleet health.
 		rec.Host = claimed
+		if s.needsClientCert(r) {
+			// Nobody proved who is calling: the claimed host is kept, marked. The line's
+			// error is the handshake refusals' reason (SPEC §3.4), which fleet health
+			// reads as one: before routes could take no certificate, this host was
+			// refused at the handshake.
+			rec.Unverified = true
+			w.Header().Set("WWW-Authenticate", `Bearer realm="cis490"`)
+			fail(w, r, http.StatusUnauthorized, protocol.CodeClientCertRequired,
+				"this receiver requires a client certificate (serve.tls.client_ca_file) and the request came without one:"+
+					" set receiver.cert_file and receiver.key_file on the lab host to a certificate from the fleet CA that names it")
+			rec.Error = refusedNoCertificate
+			return
+		}
 		c, status, msg := s.identify(r, claimed)
 		if status != 0 {
 			if status == http.StatusUnauthorized {
@@ -78,6 +91,29 @@ func (s *Server) authenticated(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))
 	})
+}
+
+// needsClientCert says whether r must be refused for want of a client certificate:
+// with serve.tls.client_ca_file the handshake verifies a certificate when one is
+// given (serverTLS) and each route decides whether it needs one.
+func (s *Server) needsClientCert(r *http.Request) bool {
+	if s.cfg.TLS.ClientCAFile == "" || certOptional(r) {
+		return false
+	}
+	return r.TLS == nil || len(r.TLS.VerifiedChains) == 0
+}
+
+// certOptional lists the /v1 routes, by mux pattern, that take no client certificate
+// under mTLS (SPEC §3.1); every other /v1 route, wrong method or unknown path needs
+// one. /healthz (the Pi's own probe asks it without one) and the fleet page are
+// served outside authenticated and never ask. POST /v1/certs/{host} belongs here when
+// it exists: a host whose certificate expired renews it with its token.
+func certOptional(r *http.Request) bool {
+	switch r.Pattern {
+	case "POST /v1/certs/{host}":
+		return true
+	}
+	return false
 }
 
 func claimedHost(r *http.Request) (string, bool) {

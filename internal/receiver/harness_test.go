@@ -37,7 +37,7 @@ type setup struct {
 	maxReport  int64
 	minFree    int64
 	ca         *testpki.CA // TLS with a server certificate from this CA
-	mtls       bool        // and require client certificates from it
+	mtls       bool        // and client certificates from it (serve.tls.client_ca_file)
 	root       string      // the data folder's parent; "" is a new temp folder
 	now        func() time.Time
 	fleet      receiver.FleetOptions
@@ -67,6 +67,9 @@ func newHarness(t *testing.T, s setup) *harness {
 	cfg := config.Default().Serve
 	cfg.DataDir = h.data
 	cfg.Gate.Unstamped = config.UnstampedAllow
+	if s.mtls {
+		cfg.TLS.ClientCAFile = s.ca.CertPEM // the routes that need a client certificate ask for one
+	}
 	if s.unstamped != "" {
 		cfg.Gate.Unstamped = s.unstamped
 	}
@@ -104,9 +107,9 @@ func newHarness(t *testing.T, s setup) *harness {
 	h.ts = httptest.NewUnstartedServer(h.srv.Handler())
 	if s.ca != nil {
 		h.ts.TLS = &tls.Config{Certificates: []tls.Certificate{s.ca.Server("receiver").TLS}}
-		if s.mtls {
+		if s.mtls { // as serverTLS configures it
 			h.ts.TLS.ClientCAs = s.ca.Pool()
-			h.ts.TLS.ClientAuth = tls.RequireAndVerifyClientCert
+			h.ts.TLS.ClientAuth = tls.VerifyClientCertIfGiven
 		}
 		h.ts.StartTLS()
 		h.client = h.tlsClient(s.ca, nil)

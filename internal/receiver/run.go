@@ -292,11 +292,13 @@ func serverTLS(tc config.TLS) (*tls.Config, error) {
 		if !pool.AppendCertsFromPEM(pem) {
 			return nil, fmt.Errorf("serve.tls.client_ca_file %s: no PEM certificate in it", tc.ClientCAFile)
 		}
+		cfg.ClientAuth = tls.VerifyClientCertIfGiven
 		cfg.ClientCAs = pool
-		// crypto/tls verifies: it sends the alert that tells the client what is wrong
-		// and fills the verified chains the handlers check; tlsRefusals indexes its
-		// refusals (tlsrefused.go).
-		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		// A certificate given is verified by crypto/tls: it sends the alert that tells
+		// the client what is wrong and fills the verified chains the handlers check;
+		// tlsRefusals indexes its refusals (tlsrefused.go). Not required here: /healthz
+		// takes none (SPEC §3.1), so the routes that need one refuse a request without
+		// it (needsClientCert).
 	}
 	return cfg, nil
 }

@@ -25,11 +25,12 @@ func TestMTLS(t *testing.T) {
 	clientA, clientB := h.tlsClient(ca, &certA), h.tlsClient(ca, &certB)
 	waitForToken(t, h, clientA, admin)
 
-	t.Run("no client certificate is refused at the handshake", func(t *testing.T) {
+	t.Run("no client certificate is refused 401, /healthz excepted", func(t *testing.T) {
 		t.Parallel()
-		_, err := tryDo(h, req{method: http.MethodGet, path: "/v1/whoami", token: labA, client: h.tlsClient(ca, nil)})
-		require.Error(t, err)
-		assert.ErrorContains(t, err, "certificate")
+		r := h.do(req{method: http.MethodGet, path: "/v1/whoami", token: labA, client: h.tlsClient(ca, nil)})
+		assertAPIError(t, r, http.StatusUnauthorized, protocol.CodeClientCertRequired)
+		r = h.do(req{method: http.MethodGet, path: "/healthz", client: h.tlsClient(ca, nil)})
+		assert.Equal(t, http.StatusOK, r.status, string(r.body))
 	})
 	t.Run("a certificate from another CA is refused at the handshake", func(t *testing.T) {
 		t.Parallel()

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -21,17 +20,16 @@ import (
 // (SPEC §3.4) and the reason label of cis490_tls_refused_total. "revoked" is the
 // contract's too, for when the receiver refuses revoked serials (SPEC §4.6).
 const (
-	refusedUnknownCA     = "unknown_ca"
-	refusedExpired       = "expired"
-	refusedBadUsage      = "bad_usage"
-	refusedNoCertificate = "no_certificate"
-	refusedOther         = "other"
+	refusedUnknownCA = "unknown_ca"
+	refusedExpired   = "expired"
+	refusedBadUsage  = "bad_usage"
+	refusedOther     = "other"
 )
 
-// crypto/tls's error for a client that sent no certificate to a server requiring one.
-// It has no type to match; the no-certificate case of TestTLSRefusalsAreIndexed
-// fails if a Go release rewords it.
-const noCertificateError = "tls: client didn't provide a certificate"
+// refusedNoCertificate is the contract's reason for a client without a certificate.
+// The handshake takes such a client (serverTLS), so it is no handshake refusal: it is
+// the "error" of the 401 index line of a route that needs one (needsClientCert).
+const refusedNoCertificate = "no_certificate"
 
 const (
 	// refusalWindow: at most one index line per remote IP and reason within it. A
@@ -52,10 +50,9 @@ const (
 // logs a sentence; but a failed handshake's error stays on its *tls.Conn, so
 // ConnState reads it back when the connection closes.
 //
-// While every route requires a certificate, a client without one is refused at the
-// handshake (no_certificate). Routes that take none (SPEC §3.1) will need
-// tls.VerifyClientCertIfGiven in serverTLS, and the handlers to refuse the rest;
-// such handshakes then succeed and leave no line here.
+// A client without a certificate is not refused here: /healthz takes none (SPEC
+// §3.1), so its handshake succeeds and the routes that need one refuse it
+// (needsClientCert), in their own index line.
 type tlsRefusals struct {
 	index   *index.Writer
 	log     zerolog.Logger
@@ -77,7 +74,7 @@ func newTLSRefusals(idx *index.Writer, m *Metrics, log zerolog.Logger, now func(
 		}, []string{"reason"}),
 		limit: newRefusalLimiter(refusalWindow, maxRefusalKeys),
 	}
-	for _, reason := range []string{refusedUnknownCA, refusedExpired, refusedBadUsage, refusedNoCertificate, refusedOther} {
+	for _, reason := range []string{refusedUnknownCA, refusedExpired, refusedBadUsage, refusedOther} {
 		r.refused.WithLabelValues(reason) // shown at 0 before the first refusal
 	}
 	m.reg.MustRegister(r.refused)
@@ -127,7 +124,7 @@ func (r *tlsRefusals) record(remote net.Addr, err error) {
 }
 
 // classifyRefusal says why the receiver refused a handshake for the client's
-// certificate, and which certificate that was (nil when none was sent). ok is false
+// certificate, and which certificate that was (nil when it named none). ok is false
 // for every other failure (a client that does not trust the receiver, one that
 // speaks something else or hangs up): those are not the client certificate's fault,
 // and http.Server logs them.
@@ -137,9 +134,6 @@ func classifyRefusal(err error) (reason string, leaf *x509.Certificate, ok bool)
 			leaf = verr.UnverifiedCertificates[0]
 		}
 		return verifyReason(verr.Err), leaf, true
-	}
-	if strings.Contains(err.Error(), noCertificateError) {
-		return refusedNoCertificate, nil, true
 	}
 	return "", nil, false
 }

@@ -47,9 +47,9 @@ func (c *refusalClock) set(at time.Time) {
 }
 
 // refusingServer is a real TLS listener with the receiver's TLS configuration
-// (serverTLS, client certificates from ca required) and its tlsRefusals on the
-// connections, writing a real index. Its handler answers with the host the
-// verified certificate names.
+// (serverTLS, client certificates from ca verified when given) and its tlsRefusals on
+// the connections, writing a real index. Its handler answers with the host the
+// verified certificate names, or "no certificate".
 type refusingServer struct {
 	addr    string
 	ca      *testpki.CA
@@ -72,6 +72,10 @@ func newRefusingServer(t *testing.T) *refusingServer {
 	refusals := newTLSRefusals(idx, s.metrics, zerolog.New(zerolog.NewTestWriter(t)), s.clock.now)
 
 	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.TLS.VerifiedChains) == 0 {
+			_, _ = io.WriteString(w, "no certificate")
+			return
+		}
 		_, _ = io.WriteString(w, certName(r.TLS.VerifiedChains[0][0]))
 	}))
 	ts.TLS = cfg
@@ -197,10 +201,6 @@ func TestTLSRefusalsAreIndexed(t *testing.T) {
 			cert: func(fleet, _ *testpki.CA) *tls.Certificate {
 				return presented(fleet.ClientUsage("lab-07", x509.ExtKeyUsageServerAuth))
 			}},
-		{name: "no certificate", alert: "tls: certificate required", reason: "no_certificate", host: "",
-			cert: func(_, _ *testpki.CA) *tls.Certificate { return nil }},
-		{name: "no certificate over TLS 1.2", maxVersion: tls.VersionTLS12, alert: "tls: handshake failure", reason: "no_certificate", host: "",
-			cert: func(_, _ *testpki.CA) *tls.Certificate { return nil }},
 		{name: "expired over TLS 1.2", maxVersion: tls.VersionTLS12, alert: "tls: expired certificate", reason: "expired", host: "lab-07",
 			cert: func(fleet, _ *testpki.CA) *tls.Certificate {
 				return presented(fleet.ClientExpiring("lab-07", time.Now().Add(-time.Hour)))
@@ -255,6 +255,30 @@ func TestTLSAcceptedCertificatesReachTheHandlersVerified(t *testing.T) {
 	assert.Equal(t, "lab-07.cs.example.edu", body)
 	assert.Empty(t, s.lines(t))
 	assert.Contains(t, s.scrape(t), `cis490_tls_refused_total{reason="unknown_ca"} 0`)
+}
+
+// A client without a certificate is no handshake refusal: /healthz takes none (SPEC
+// §3.1), so the handshake succeeds, leaves no tls line, and the routes that need a
+// certificate refuse the request (needsClientCert).
+func TestTLSWithoutACertificateCompletesTheHandshake(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		maxVersion uint16
+	}{
+		{"TLS 1.3", 0},
+		{"TLS 1.2", tls.VersionTLS12},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newRefusingServer(t)
+			body, err := s.get(t, dial{maxVersion: tc.maxVersion})
+			require.NoError(t, err)
+			assert.Equal(t, "no certificate", body)
+			assert.Empty(t, s.lines(t))
+			assert.NotContains(t, s.scrape(t), `reason="no_certificate"`)
+		})
+	}
 }
 
 // At most one line a minute per remote IP and reason; every refusal is counted.
@@ -334,7 +358,6 @@ func TestClassifyRefusal(t *testing.T) {
 		{"no clientAuth", verr(x509.CertificateInvalidError{Reason: x509.IncompatibleUsage}), "bad_usage", true},
 		{"signed by a certificate that is no CA", verr(x509.CertificateInvalidError{Reason: x509.NotAuthorizedToSign}), "other", true},
 		{"another verification error", verr(errors.New("tls: FIPS mode")), "other", true},
-		{"no certificate", errors.New(noCertificateError), "no_certificate", true},
 		{"the client does not trust the receiver", errors.New("remote error: tls: bad certificate"), "", false},
 		{"not TLS", tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}, "", false},
 		{"hung up", io.EOF, "", false},
@@ -343,7 +366,7 @@ func TestClassifyRefusal(t *testing.T) {
 			reason, got, ok := classifyRefusal(tc.err)
 			assert.Equal(t, tc.ok, ok)
 			assert.Equal(t, tc.reason, reason)
-			if ok && tc.reason != "no_certificate" {
+			if ok {
 				assert.Same(t, leaf, got)
 			}
 		})
