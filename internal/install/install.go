@@ -49,8 +49,8 @@ var (
 		Enable: []string{"cis490-ship.timer", "cis490-doctor-check.timer"},
 	}
 	Receiver = Role{
-		Name:   "receiver",
-		Title:  "receiver",
+		Name:  "receiver",
+		Title: "receiver",
 		// The Pi checks itself daily too: its report is its own row's (SPEC §4.3).
 		Units:  []string{"cis490-doctor-check.service", "cis490-doctor-check.timer", "cis490-fleet-health.service", "cis490-fleet-health.timer", "cis490-receiver.service"},
 		Enable: []string{"cis490-receiver.service", "cis490-fleet-health.timer", "cis490-doctor-check.timer"},
