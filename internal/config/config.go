@@ -65,7 +65,7 @@ type Serve struct {
 type TLS struct {
 	CertFile     string `mapstructure:"cert_file" help:"server certificate (PEM)"`
 	KeyFile      string `mapstructure:"key_file" help:"server private key (PEM)"`
-	ClientCAFile string `mapstructure:"client_ca_file" help:"CA of client certificates; when set, every client must present one (mTLS)"`
+	ClientCAFile string `mapstructure:"client_ca_file" help:"CA(s) of client certificates (mTLS): a certificate sent is verified at the handshake, and one is required on every /v1 route (not /healthz)"`
 }
 
 type Gate struct {
