@@ -76,7 +76,7 @@ gate's answer, and at most a few seconds old (the receiver reuses an evaluation 
 --interval until interrupted: on a terminal it redraws the screen; otherwise each
 table (or JSON document, one a line) follows the last, tables a blank line apart. A
 fleet that cannot be read while watching is said on standard error and tried again at
-the next interval.
+the next interval (the first read must succeed).
 
 Exit codes: 0 the fleet was shown, whatever its state (script on --json: jq
 '.summary.alerting'), 1 it could not be read (data folder, receiver unreachable or
