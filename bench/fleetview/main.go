@@ -5,10 +5,13 @@
 // with a passing doctor report — the shape bench/fleethealth builds. The target
 // (issue 10) is under 100 ms at 300 hosts.
 //
-// The receiver reuses an evaluation for 5 seconds (receiver.DefaultFleetCache), so
-// each run times two requests: the first after the cached one has expired (the
-// receiver's clock is moved on 6 s: the request evaluates the fleet), and one a
-// second later by that clock (answered from the cache).
+// The receiver reuses an evaluation for 5 seconds (receiver.DefaultFleetCache), and
+// answers one up to 5 minutes old at once while it evaluates anew in the background
+// (receiver.DefaultFleetStale), so each run times three requests: one after the last
+// evaluation is too old to answer (the receiver's clock is moved on 5 min 1 s: the
+// request evaluates the fleet), one a second later by that clock (answered from the
+// cache), and one 5 s after that (answered at once from the last evaluation; the run
+// then waits for the background one).
 //
 //	go run ./bench/fleetview [-hosts 300] [-runs 15] [-dir DIR] [-check]
 package main
@@ -118,10 +121,10 @@ func run(hosts, runs int, keep string, check bool) error {
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
 
-	var first, cached []time.Duration
+	var first, cached, stale []time.Duration
 	var last fleethealth.Fleet
 	for i := range runs + 1 {
-		clk.add(receiver.DefaultFleetCache + time.Second)
+		clk.add(receiver.DefaultFleetStale + time.Second) // too old to answer: evaluated while the request waits
 		d1, v1, err := get(ts.URL)
 		if err != nil {
 			return err
@@ -134,8 +137,19 @@ func run(hosts, runs int, keep string, check bool) error {
 		if !v2.GeneratedAt.Equal(v1.GeneratedAt) {
 			return fmt.Errorf("the second request was evaluated again (generated_at %s, then %s): no cache", v1.GeneratedAt, v2.GeneratedAt)
 		}
+		clk.add(receiver.DefaultFleetCache) // past the 5 s: the last answer at once, a new one in the background
+		d3, v3, err := get(ts.URL)
+		if err != nil {
+			return err
+		}
+		if !v3.GeneratedAt.Equal(v1.GeneratedAt) {
+			return fmt.Errorf("the stale request waited for an evaluation (generated_at %s, then %s)", v1.GeneratedAt, v3.GeneratedAt)
+		}
+		if err := waitNewer(ts.URL, v1.GeneratedAt); err != nil { // the background one, before the next run
+			return err
+		}
 		if i > 0 { // the first run warms the page cache
-			first, cached = append(first, d1), append(cached, d2)
+			first, cached, stale = append(first, d1), append(cached, d2), append(stale, d3)
 		}
 		last = v1
 	}
@@ -143,9 +157,11 @@ func run(hosts, runs int, keep string, check bool) error {
 	fmt.Printf("  %d rows (%s)\n", len(last.Hosts), last.Summary)
 	fmt.Printf("  evaluated (cache expired): median %6.1f ms over %d runs (min %.1f, max %.1f)\n", ms(mFirst), runs, ms(slices.Min(first)), ms(slices.Max(first)))
 	fmt.Printf("  cached (within 5 s):       median %6.1f ms over %d runs (min %.1f, max %.1f)\n", ms(mCached), runs, ms(slices.Min(cached)), ms(slices.Max(cached)))
-	pass := mCached < 100*time.Millisecond
+	mStale := median(stale)
+	fmt.Printf("  stale (5 s to 5 min old):  median %6.1f ms over %d runs (min %.1f, max %.1f)\n", ms(mStale), runs, ms(slices.Min(stale)), ms(slices.Max(stale)))
+	pass := mCached < 100*time.Millisecond && mStale < 100*time.Millisecond
 	fmt.Printf("cached answer under 100 ms: %s; an evaluated one is %s\n", map[bool]string{true: "ok", false: "MISSED"}[pass],
-		map[bool]string{true: "under 100 ms too", false: "over it: at most one request every 5 s pays for it"}[mFirst < 100*time.Millisecond])
+		map[bool]string{true: "under 100 ms too", false: "over it: only a request after 5 quiet minutes pays for it"}[mFirst < 100*time.Millisecond])
 	if check && !pass {
 		return fmt.Errorf("the target was missed")
 	}
@@ -264,3 +280,19 @@ func median(ds []time.Duration) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// waitNewer polls until GET /v1/fleet answers an evaluation newer than after.
+func waitNewer(url string, after time.Time) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		_, v, err := get(url)
+		if err != nil {
+			return err
+		}
+		if v.GeneratedAt.After(after) {
+			return nil
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return fmt.Errorf("no background evaluation within 30 s")
+}

@@ -156,7 +156,11 @@ func (s *Server) newFleetCache() *fleetCache {
 	if ttl == 0 {
 		ttl = DefaultFleetCache
 	}
-	return &fleetCache{ttl: ttl, now: s.now, compute: s.evaluateFleet}
+	c := &fleetCache{ttl: ttl, now: s.now, compute: s.evaluateFleet}
+	if ttl > 0 {
+		c.stale = DefaultFleetStale
+	}
+	return c
 }
 
 // evaluateFleet is one fleethealth.Snapshot as of now.

@@ -467,10 +467,23 @@ func TestFleetReusesAnEvaluationFor5s(t *testing.T) {
 	assert.Equal(t, t0, again.GeneratedAt, "4.9 s later: the same evaluation")
 	assert.Equal(t, []string{"lab-07"}, rowHosts(again))
 
+	// Older than 5 s, younger than a fleet-health period: answered at once from the
+	// last evaluation while a new one runs in the background; the next request has it.
 	clock.add(100 * time.Millisecond)
-	fresh := get(t)
-	assert.Equal(t, t0.Add(5*time.Second), fresh.GeneratedAt, "5 s later: a new one")
+	stale := get(t)
+	assert.Equal(t, t0, stale.GeneratedAt, "5 s later: the last evaluation at once")
+	var fresh fleethealth.Fleet
+	require.Eventually(t, func() bool {
+		r := f.do(req{method: http.MethodGet, path: "/v1/fleet", token: f.admin})
+		fresh = fleethealth.Fleet{}
+		return r.status == http.StatusOK && json.Unmarshal(r.body, &fresh) == nil && fresh.GeneratedAt.Equal(t0.Add(5*time.Second))
+	}, 10*time.Second, 10*time.Millisecond, "the background evaluation as of 5 s later")
 	assert.Equal(t, []string{"lab-07", "lab-08"}, rowHosts(fresh))
+
+	// Older than a fleet-health period: the request waits for a new evaluation.
+	clock.add(receiver.DefaultFleetStale)
+	late := get(t)
+	assert.Equal(t, t0.Add(5*time.Second+receiver.DefaultFleetStale), late.GeneratedAt)
 }
 
 func rowHosts(v fleethealth.Fleet) []string {

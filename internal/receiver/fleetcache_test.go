@@ -128,3 +128,44 @@ func TestFleetCacheConcurrentRequestsEvaluateOnce(t *testing.T) {
 	}
 	assert.Equal(t, int32(1), evaluations.Load())
 }
+
+// An evaluation older than the ttl but younger than stale is answered at once, and one
+// new evaluation runs in the background; older than stale, the request waits for one.
+func TestFleetCacheAnswersStaleWhileItEvaluatesAnew(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 11, 28, 18, 0, 0, 0, time.UTC)
+	var evaluations atomic.Int32
+	release := make(chan struct{})
+	var clock atomic.Int64
+	clock.Store(t0.UnixNano())
+	c := &fleetCache{ttl: 5 * time.Second, stale: time.Minute,
+		now: func() time.Time { return time.Unix(0, clock.Load()).UTC() },
+		compute: func(now time.Time) (fleethealth.Fleet, error) {
+			if evaluations.Add(1) > 1 {
+				<-release // the background evaluation, held until the test lets it go
+			}
+			return fleethealth.Fleet{GeneratedAt: now}, nil
+		}}
+	v, err := c.get()
+	require.NoError(t, err)
+	require.Equal(t, t0, v.GeneratedAt)
+
+	clock.Store(t0.Add(10 * time.Second).UnixNano())
+	for range 3 { // at once, however many ask: one background evaluation
+		v, err = c.get()
+		require.NoError(t, err)
+		assert.Equal(t, t0, v.GeneratedAt, "the last evaluation, at once")
+	}
+	close(release)
+	c.background.Wait()
+	assert.Equal(t, int32(2), evaluations.Load())
+	v, err = c.get()
+	require.NoError(t, err)
+	assert.Equal(t, t0.Add(10*time.Second), v.GeneratedAt, "the background evaluation is kept")
+
+	clock.Store(t0.Add(10*time.Second + time.Minute).UnixNano())
+	v, err = c.get()
+	require.NoError(t, err)
+	assert.Equal(t, t0.Add(10*time.Second+time.Minute), v.GeneratedAt, "too old: the request waits for a new one")
+	assert.Equal(t, int32(3), evaluations.Load())
+}
