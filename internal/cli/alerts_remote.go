@@ -19,8 +19,10 @@ import (
 )
 
 // tailRemote reads GET /v1/alerts; with -f it reconnects whenever the stream ends (the
-// receiver restarted), asking for what came since the last line printed and skipping
-// the lines of that same instant already printed.
+// receiver restarted), asking for what came since a little before the newest line
+// printed and skipping the lines printed already. alerts.jsonl is in the order lines
+// were written, not sorted by ts (a --now in the past, a clock stepped back), so no
+// line is ever skipped for its ts alone.
 func tailRemote(ctx context.Context, opts *alertsTailOptions, cfg config.Config, log zerolog.Logger, p *alertPrinter) error {
 	retries := -1 // the configuration's
 	if opts.follow {
@@ -43,20 +45,16 @@ func tailRemote(ctx context.Context, opts *alertsTailOptions, cfg config.Config,
 	if opts.follow {
 		q.Set("follow", "1")
 	}
-	var last time.Time
-	seen := map[string]bool{} // the raw lines at last, printed already
+	printed := newPrintedLines()
 	wait := time.Second
 	for {
 		connected, err := streamAlerts(ctx, c, q, func(l alerts.Line) error {
-			if !opts.filter.Match(l.Alert) || l.Alert.TS.Before(last) || seen[string(l.Raw)] {
+			if !opts.filter.Match(l.Alert) || !printed.add(l) {
 				return nil
 			}
-			if !l.Alert.TS.Equal(last) {
-				last, seen = l.Alert.TS, map[string]bool{}
-			}
-			seen[string(l.Raw)] = true
 			return p.print(l)
 		})
+		printed.firstDone()
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -77,8 +75,8 @@ func tailRemote(ctx context.Context, opts *alertsTailOptions, cfg config.Config,
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 30*time.Second)
-		if !last.IsZero() {
-			q.Set("since", last.UTC().Format(time.RFC3339Nano))
+		if since, ok := printed.resumeFrom(); ok {
+			q.Set("since", since.UTC().Format(time.RFC3339Nano))
 			q.Del("n")
 		}
 	}
@@ -108,6 +106,69 @@ func streamAlerts(ctx context.Context, c *client.Client, q url.Values, fn func(a
 		}
 		if err != nil {
 			return true, err
+		}
+	}
+}
+
+// resumeSlack is how far before the newest line printed a reconnect asks from: lines
+// written while the stream was down with a ts a little in the past (fleet-health
+// check --now -1m) still arrive. Those printed already are recognised and skipped.
+const resumeSlack = 10 * time.Minute
+
+// printedLines remembers the raw lines printed within resumeSlack of the newest, the
+// ones a reconnect is answered again.
+type printedLines struct {
+	newest time.Time
+	// floor is the oldest ts the first answer printed: a reconnect never asks from
+	// before it, or the lines -n left out would come after all.
+	floor     time.Time
+	firstOver bool
+	raw       map[string]time.Time
+	limit     int // prune when raw grows past it
+}
+
+// firstDone marks the end of the first answer.
+func (p *printedLines) firstDone() { p.firstOver = true }
+
+func newPrintedLines() *printedLines { return &printedLines{raw: map[string]time.Time{}, limit: 1024} }
+
+// add reports whether l is new, and remembers it.
+func (p *printedLines) add(l alerts.Line) bool {
+	if _, dup := p.raw[string(l.Raw)]; dup {
+		return false
+	}
+	p.raw[string(l.Raw)] = l.Alert.TS
+	if !p.firstOver && (p.floor.IsZero() || l.Alert.TS.Before(p.floor)) {
+		p.floor = l.Alert.TS
+	}
+	if l.Alert.TS.After(p.newest) {
+		p.newest = l.Alert.TS
+	}
+	if len(p.raw) > p.limit {
+		p.prune()
+		p.limit = max(1024, 2*len(p.raw))
+	}
+	return true
+}
+
+// resumeFrom is the since of a reconnect; false before any line was printed.
+func (p *printedLines) resumeFrom() (time.Time, bool) {
+	if p.newest.IsZero() {
+		return time.Time{}, false
+	}
+	p.prune()
+	since := p.newest.Add(-resumeSlack)
+	if p.floor.After(since) {
+		since = p.floor
+	}
+	return since, true
+}
+
+func (p *printedLines) prune() {
+	from := p.newest.Add(-resumeSlack)
+	for raw, ts := range p.raw {
+		if ts.Before(from) {
+			delete(p.raw, raw)
 		}
 	}
 }

@@ -372,3 +372,31 @@ func TestAlertsTailRemote(t *testing.T) {
 	assertNoMoreLines(t, lines)
 	assert.Contains(t, stderr.String(), "reconnecting")
 }
+
+// alerts.jsonl is in the order lines were written, not sorted by ts (a --now in the
+// past, a clock stepped back): tail --remote prints every line, as tail does locally,
+// and -f prints a line written later with an earlier ts too.
+func TestAlertsTailRemoteKeepsLinesOutOfTimeOrder(t *testing.T) {
+	t.Parallel()
+	r := startFleetReceiver(t, true)
+	path := filepath.Join(r.data, "alerts.jsonl")
+	early, late := fleetAlert(1), fleetAlert(2)
+	early.TS, late.TS = early.TS.Add(-time.Minute), late.TS.Add(time.Minute)
+	require.NoError(t, alerts.Append(path, late, early, fleetAlert(3)))
+
+	local := r.cis490(t, "alerts", "tail", "--json")
+	require.Equal(t, 0, local.Code, local.Stderr)
+	remote := r.cis490(t, "alerts", "tail", "--remote", "--json")
+	require.Equal(t, 0, remote.Code, remote.Stderr)
+	assert.Equal(t, []string{"firing lab-02/silent", "firing lab-01/silent", "firing lab-03/silent"}, alertKeys(t, remote.Stdout))
+	assert.Equal(t, alertKeys(t, local.Stdout), alertKeys(t, remote.Stdout))
+
+	cmd, lines, stderr := startTail(t, r.env, "--config", r.cfg, "--remote", "-n", "3")
+	expectLines(t, lines, "lab-02", "lab-01", "lab-03")
+	past := fleetAlert(4)
+	past.TS = past.TS.Add(-2 * time.Minute)
+	require.NoError(t, alerts.Append(path, past))
+	expectLines(t, lines, "lab-04")
+	interrupt(t, cmd, stderr)
+	assertNoMoreLines(t, lines)
+}
