@@ -79,3 +79,11 @@ func (c *fleetCache) refresh(now time.Time) {
 		c.at, c.v = now, v
 	}
 }
+
+// forget drops the kept evaluation: the next request evaluates anew. A silence made
+// or ended shows in the very next GET /v1/fleet, not up to a fleet-health period later.
+func (c *fleetCache) forget() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.have = false
+}

@@ -72,7 +72,7 @@ func (s *Server) postSilence(w http.ResponseWriter, r *http.Request) {
 	}
 	sl, err := req.Silence(now, by)
 	if err == nil {
-		err = silences.Known{DataDir: s.cfg.DataDir, TokensFile: s.cfg.TokensFile}.Check(sl.Host, now)
+		err = silences.Known{DataDir: s.cfg.DataDir, TokensFile: s.cfg.TokensFile, Self: s.fleet.Host}.Check(sl.Host, now)
 	}
 	if err == nil {
 		sl, err = silences.Add(s.silencesPath(), sl, now, s.fleetConfig().MaxSilence, fleethealth.Symptoms)
@@ -87,6 +87,7 @@ func (s *Server) postSilence(w http.ResponseWriter, r *http.Request) {
 	}
 	hlog.FromRequest(r).Info().Str("id", sl.ID).Str("host", sl.Host).Str("symptom", sl.Symptom).Time("end", sl.End).
 		Str("by", sl.By).Msg("silence made")
+	s.fleetView.forget()
 	writeJSON(w, http.StatusCreated, sl)
 }
 
@@ -106,6 +107,7 @@ func (s *Server) deleteSilence(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, err)
 	default:
 		hlog.FromRequest(r).Info().Str("id", sl.ID).Str("host", sl.Host).Str("by", callerOf(r).Admin).Msg("silence ended")
+		s.fleetView.forget()
 		w.WriteHeader(http.StatusNoContent)
 	}
 }

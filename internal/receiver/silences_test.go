@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cis490/cis490/internal/fleethealth"
+	"github.com/cis490/cis490/internal/receiver"
 	"github.com/cis490/cis490/internal/silences"
 	"github.com/cis490/cis490/internal/tokens"
 )
@@ -187,4 +189,33 @@ func TestSilencesAPIMethodsAndIndex(t *testing.T) {
 		}
 		return false
 	}, 5*time.Second, 20*time.Millisecond, "each request is an index line, route silences")
+}
+
+// The Pi itself is a host the receiver knows, with no token or report of its own yet;
+// and a silence made or ended shows in the very next GET /v1/fleet, not from the
+// evaluation the fleet view had kept.
+func TestSilenceOfThePiItselfShowsInTheNextFleetView(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, setup{tokens: true, fleet: receiver.FleetOptions{Host: "pi"}})
+	f := &silencesFixture{harness: h, admin: h.mint(tokens.Identity{Admin: "alice"})}
+	waitForToken(t, h, h.client, f.admin)
+	fleetAt := func() time.Time {
+		t.Helper()
+		r := f.do(req{method: http.MethodGet, path: "/v1/fleet", token: f.admin})
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		var v fleethealth.Fleet
+		require.NoError(t, json.Unmarshal(r.body, &v))
+		return v.GeneratedAt
+	}
+	before := fleetAt()
+	r := f.post(`{"host":"pi","symptom":"disk-low","for":"2h","reason":"new disk"}`)
+	require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
+	var made silences.Silence
+	require.NoError(t, json.Unmarshal(r.body, &made))
+	afterPost := fleetAt()
+	assert.True(t, afterPost.After(before), "the fleet view is evaluated anew after a silence is made")
+
+	r = f.do(req{method: http.MethodDelete, path: "/v1/silences/" + made.ID, token: f.admin})
+	require.Equal(t, http.StatusNoContent, r.status, "%s", r.body)
+	assert.True(t, fleetAt().After(afterPost), "and after one is ended")
 }
