@@ -85,6 +85,10 @@ func CertNamesHost(cert *x509.Certificate, host string) bool {
 	return false
 }
 
+// ValidReportStatus reports whether s is the status of a doctor report (the
+// cis490.doctor/v1 document's "status"): ok, warn or fail.
+func ValidReportStatus(s string) bool { return s == "ok" || s == "warn" || s == "fail" }
+
 // ValidEpisode reports whether name is an acceptable episode name.
 func ValidEpisode(name string) bool { return episodeRE.MatchString(name) }
 

@@ -1,6 +1,7 @@
 package receiver
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -87,6 +88,18 @@ func (s *Server) putHostHealth(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		fail(w, r, http.StatusBadRequest, codeBadRequest, "the report was cut off before it all arrived")
 		return
+	}
+	var head struct {
+		Status any `json:"status"`
+	}
+	if json.Unmarshal(body, &head) == nil {
+		// Not an object at all is the store's to say (ErrNotObject); an object
+		// without a doctor status would replace the host's report with nothing.
+		if status, _ := head.Status.(string); !protocol.ValidReportStatus(status) {
+			fail(w, r, http.StatusBadRequest, codeBadRequest,
+				"the report's status must be ok, warn or fail: send the output of `cis490 doctor --json` (`cis490 health ship` does)")
+			return
+		}
 	}
 	err = s.store.PutHostHealth(host, body, s.now().UTC())
 	switch {

@@ -322,3 +322,22 @@ func TestReportNotAJSONObjectIs400(t *testing.T) {
 	r := h.do(req{method: http.MethodGet, path: "/v1/host-health/lab-a", host: "lab-a"})
 	assert.Equal(t, http.StatusNotFound, r.status)
 }
+
+// A report is a doctor document: a JSON object whose status is ok, warn or fail. One
+// without (an object of anything) would replace the host's real report and clear its
+// report-failing or report-warning alert.
+func TestReportWithoutADoctorStatusIs400(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, setup{})
+	good := `{"schema":"cis490.doctor/v1","status":"fail"}`
+	r := h.do(req{method: http.MethodPut, path: "/v1/host-health/lab-a", host: "lab-a", body: strings.NewReader(good)})
+	require.Equal(t, http.StatusNoContent, r.status, string(r.body))
+	for _, body := range []string{`{}`, `{"garbage":1}`, `{"status":"bogus"}`, `{"status":""}`, `{"status":1}`, `{"status":null}`} {
+		r := h.do(req{method: http.MethodPut, path: "/v1/host-health/lab-a", host: "lab-a", body: strings.NewReader(body)})
+		assertAPIError(t, r, http.StatusBadRequest, "bad_request")
+		assert.Contains(t, string(r.body), "ok, warn or fail", body)
+	}
+	r = h.do(req{method: http.MethodGet, path: "/v1/host-health/lab-a", host: "lab-a"})
+	require.Equal(t, http.StatusOK, r.status)
+	assert.Equal(t, "fail", r.json["status"], "the real report is kept")
+}
