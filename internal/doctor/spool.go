@@ -50,6 +50,19 @@ func checkSpool(dir string, now time.Time) Check {
 		summary += fmt.Sprintf(" (oldest %s)", age.Round(time.Second))
 	}
 	var problems, hints []string
+	strays, err := sp.Strays()
+	if err != nil {
+		return failed("cannot list "+sp.Path(spool.Outbox)+": "+err.Error(), "check the permissions of "+sp.Path(spool.Outbox), details)
+	}
+	if len(strays) > 0 {
+		details["unshippable"] = len(strays)
+		names := make([]string, len(strays))
+		for i, st := range strays {
+			names[i] = st.Name + ": " + st.Kind
+		}
+		problems = append(problems, fmt.Sprintf("%d in outbox/ that ship never sends (%s)", len(strays), strings.Join(names, ", ")))
+		hints = append(hints, "every ship run fails while they are there: move the files themselves into outbox/ (`mv`, not `ln -s`) or remove them")
+	}
 	if age > stuckAfter {
 		problems = append(problems, fmt.Sprintf("the oldest queued episode has waited %s", age.Round(time.Minute)))
 		hints = append(hints, "run `cis490 ship` and read what it says (and `systemctl status cis490-ship.timer`)")

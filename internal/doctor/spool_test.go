@@ -111,3 +111,21 @@ func TestCheckSpoolFailsWhenTheSpoolIsNotWritable(t *testing.T) {
 	assert.Contains(t, c.Summary, "outbox/ is not writable")
 	assert.Contains(t, c.Hint, "writable by the user cis490-ship runs as")
 }
+
+// What ship will never send (a symlink, a folder) keeps every ship run failing: the
+// spool check says so rather than "0 queued".
+func TestCheckSpoolWarnsAboutWhatShipNeverSends(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	dir := makeSpool(t, t.TempDir())
+	touch(t, filepath.Join(dir, "outbox", "a.tar"), time.Minute, now)
+	require.NoError(t, os.Symlink("/etc/hostname", filepath.Join(dir, "outbox", "link.tar")))
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "outbox", "folder"), 0o750))
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "outbox", ".staging"), 0o750))
+
+	c := checkSpool(dir, now)
+	require.Equal(t, Warn, c.Status, c.Summary)
+	assert.Contains(t, c.Summary, "2 in outbox/ that ship never sends (folder: folder, link.tar: symlink)")
+	assert.Equal(t, 2, c.Details["unshippable"])
+	assert.Contains(t, c.Hint, "mv")
+}
