@@ -258,3 +258,29 @@ func TestRetryAfterOnTheLastAttemptReturnsTheAnswer(t *testing.T) {
 	assert.Equal(t, "shutting_down", c.StatusError(res).Code)
 	assert.Equal(t, int32(1), calls.Load())
 }
+
+// A 403 on an admin route means "not an admin token", not "another host's": the hint
+// says which token to use instead of blaming the host's names.
+func TestForbiddenHintFitsTheRoute(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		io.WriteString(w, `{"error":"forbidden","code":"forbidden"}`)
+	}))
+	defer srv.Close()
+	c := newTestClient(t, testConfig(t, srv.URL))
+	for path, want := range map[string]string{
+		"/v1/fleet":               "admin token",
+		"/v1/silences/abc":        "admin token",
+		"/v1/alerts?n=1":          "admin token",
+		"/v1/host-health/lab-08":  "name the same host",
+		"/v1/episodes":            "name the same host",
+		"/v1/fleetish-not-admin":  "name the same host",
+		"/v1/silencesX/something": "name the same host",
+	} {
+		res, err := c.Do(context.Background(), Request{Method: http.MethodGet, Path: path})
+		require.NoError(t, err)
+		assert.Contains(t, c.StatusError(res).Error(), want, path)
+	}
+}

@@ -62,6 +62,8 @@ func (c *Client) StatusError(res *http.Response) *APIError {
 			e.Hint += " (" + c.cfg.TokenFile + ")"
 		}
 		e.Hint += "; mint one on the receiver with `cis490 token new --host " + c.host + "`"
+	case res.StatusCode == http.StatusForbidden && adminPath(res.Request.URL.Path):
+		e.Hint = "that is the maintainer's: point receiver.token_file at an admin token (`cis490 token new --admin WHO` on the receiver)"
 	case res.StatusCode == http.StatusForbidden:
 		e.Hint = "this host (" + c.host + ") is not allowed to do that: check that host, the token and the client certificate name the same host"
 	case res.StatusCode == http.StatusUpgradeRequired:
@@ -124,4 +126,15 @@ func describe(err error) string {
 		return "receiver answered " + sr.res.Status + "; retrying"
 	}
 	return "request failed: " + err.Error() + "; retrying"
+}
+
+// adminPath reports whether path is one of the receiver's admin-only reads and
+// writes, where a 403 means "not an admin token" rather than "another host's".
+func adminPath(path string) bool {
+	for _, p := range []string{"/v1/alerts", "/v1/fleet", "/v1/silences"} {
+		if path == p || strings.HasPrefix(path, p+"/") {
+			return true
+		}
+	}
+	return false
 }
