@@ -39,6 +39,11 @@ type connSince struct {
 	since time.Time
 }
 
+// idleConnGrace spares a keep-alive connection that has just been answered: its
+// client may be sending the next request already (ship's heartbeat, then its
+// upload), and net/http marks it active only once that request's headers are read.
+const idleConnGrace = 100 * time.Millisecond
+
 func newConnLimiter(max int) *connLimiter {
 	return &connLimiter{max: max, newGrace: newConnGrace, conns: map[net.Conn]connSince{}, changed: make(chan struct{})}
 }
@@ -53,7 +58,9 @@ func (l *connLimiter) ConnState(c net.Conn, st http.ConnState) {
 	case http.StateIdle:
 		l.conns[c] = connSince{idle: true, since: time.Now()}
 	case http.StateActive:
-		l.conns[c] = connSince{}
+		if _, open := l.conns[c]; open { // not one room() closed a moment ago
+			l.conns[c] = connSince{}
+		}
 		return
 	case http.StateClosed, http.StateHijacked:
 		delete(l.conns, c)
@@ -70,7 +77,7 @@ func (l *connLimiter) listen(ln net.Listener) net.Listener {
 }
 
 // room makes room for one more connection if it can, closing the longest idle one
-// when at the cap. When it cannot, retry > 0 is when a new connection's grace ends;
+// when at the cap. When it cannot, retry > 0 is when a connection's grace ends;
 // 0 means every connection has a request in flight.
 func (l *connLimiter) room() (ok bool, retry time.Duration) {
 	l.mu.Lock()
@@ -85,7 +92,11 @@ func (l *connLimiter) room() (ok bool, retry time.Duration) {
 		if !s.idle {
 			continue
 		}
-		if wait := s.since.Add(l.newGrace).Sub(now); s.fresh && wait > 0 {
+		grace := idleConnGrace
+		if s.fresh {
+			grace = l.newGrace
+		}
+		if wait := s.since.Add(grace).Sub(now); wait > 0 {
 			if retry == 0 || wait < retry {
 				retry = wait
 			}

@@ -140,3 +140,31 @@ func TestConnLimiterCloseEndsTheWaitForRoom(t *testing.T) {
 	_, err = io.ReadAll(waiting)
 	assert.NoError(t, err, "the connection that waited for room is closed")
 }
+
+// A keep-alive connection just answered is spared for idleConnGrace (its next request
+// may be on its way, not yet read), and one room() closed does not come back to the
+// count when net/http reports it active a moment later.
+func TestConnLimiterSparesAConnectionJustAnswered(t *testing.T) {
+	t.Parallel()
+	l := newConnLimiter(1)
+	a, b := net.Pipe()
+	defer b.Close()
+	l.ConnState(a, http.StateNew)
+	l.ConnState(a, http.StateActive)
+	l.ConnState(a, http.StateIdle) // answered just now
+	ok, retry := l.room()
+	assert.False(t, ok, "a connection answered just now is not closed for another")
+	assert.Greater(t, retry, time.Duration(0))
+	assert.LessOrEqual(t, retry, idleConnGrace)
+
+	l.mu.Lock()
+	l.conns[a] = connSince{idle: true, since: time.Now().Add(-idleConnGrace)} // idle for its grace
+	l.mu.Unlock()
+	ok, _ = l.room()
+	assert.True(t, ok, "an idle connection past its grace makes way")
+	l.ConnState(a, http.StateActive) // net/http read a request on it before it saw the close
+	l.mu.Lock()
+	n := len(l.conns)
+	l.mu.Unlock()
+	assert.Zero(t, n, "a connection closed for another is not counted again")
+}
