@@ -78,7 +78,7 @@ func runShip(cmd *cobra.Command, opts *shipOptions, so ship.Options, log zerolog
 		}
 		return err
 	}
-	sum, err := ship.Run(ctx, so)
+	sum, err := ship.Once(ctx, so)
 	if errors.Is(err, ship.ErrLocked) {
 		log.Info().Msg("another cis490 ship run holds the spool lock; it will ship everything, nothing to do here")
 		return nil

@@ -113,7 +113,8 @@ func (e *UnshippableError) Error() string {
 		"move the file itself there (mv, not ln -s), or remove these", e.Outbox, strings.Join(names, ", "))
 }
 
-type run struct {
+// shipper is one pass's state: the options, the spool and the logger it ships with.
+type shipper struct {
 	opts  Options
 	spool spool.Spool
 	log   zerolog.Logger
@@ -135,24 +136,25 @@ func Lock(spoolDir string) (unlock func(), err error) {
 	return func() { _ = l.Unlock() }, nil
 }
 
-// Run does one pass: lock, sweep, heartbeat, ship the outbox.
-func Run(ctx context.Context, opts Options) (Summary, error) {
+// Once does one pass under the spool's lock: lock, sweep, heartbeat, ship the outbox.
+func Once(ctx context.Context, opts Options) (Summary, error) {
 	unlock, err := Lock(opts.SpoolDir)
 	if err != nil {
 		return Summary{}, err
 	}
 	defer unlock()
-	return Pass(ctx, opts)
+	return passLocked(ctx, opts)
 }
 
-// Pass is one run under a lock the caller already holds (Watch holds it throughout).
-func Pass(ctx context.Context, opts Options) (Summary, error) {
+// passLocked is one pass under a lock the caller already holds (Watch holds it
+// throughout), with the summary's totals of what is left.
+func passLocked(ctx context.Context, opts Options) (Summary, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	r := &run{opts: opts, spool: spool.New(opts.SpoolDir), log: opts.Logger}
+	r := &shipper{opts: opts, spool: spool.New(opts.SpoolDir), log: opts.Logger}
 	start := time.Now()
-	sum, err := r.pass(ctx)
+	sum, err := r.sweepAndShip(ctx)
 	sum.Elapsed = time.Since(start)
 	if queue, qerr := r.spool.Queue(); qerr == nil {
 		sum.Remaining = len(queue)
@@ -165,7 +167,7 @@ func Pass(ctx context.Context, opts Options) (Summary, error) {
 	return sum, err
 }
 
-func (r *run) pass(ctx context.Context) (Summary, error) {
+func (r *shipper) sweepAndShip(ctx context.Context) (Summary, error) {
 	var sum Summary
 	if err := r.spool.Prepare(); err != nil {
 		return sum, err
@@ -241,7 +243,7 @@ func stops(status int) bool {
 	return false
 }
 
-func (r *run) ship(ctx context.Context, h hashed, sum *Summary) error {
+func (r *shipper) ship(ctx context.Context, h hashed, sum *Summary) error {
 	f := h.file
 	log := r.log.With().Str("file", f.Name).Int64("size", f.Size).Logger()
 	if h.err != nil {
@@ -298,7 +300,7 @@ func (r *run) ship(ctx context.Context, h hashed, sum *Summary) error {
 	}
 }
 
-func (r *run) markSent(f spool.File, sum *Summary, log zerolog.Logger) error {
+func (r *shipper) markSent(f spool.File, sum *Summary, log zerolog.Logger) error {
 	err := r.spool.MarkSent(f, r.opts.Now())
 	switch {
 	case errors.Is(err, spool.ErrReplaced):
@@ -312,7 +314,7 @@ func (r *run) markSent(f spool.File, sum *Summary, log zerolog.Logger) error {
 	return err
 }
 
-func (r *run) reject(f spool.File, why spool.Reason, sum *Summary, log zerolog.Logger) error {
+func (r *shipper) reject(f spool.File, why spool.Reason, sum *Summary, log zerolog.Logger) error {
 	err := r.spool.Reject(f, why)
 	if errors.Is(err, spool.ErrReplaced) {
 		sum.Replaced++
@@ -334,7 +336,7 @@ func (r *run) reject(f spool.File, why spool.Reason, sum *Summary, log zerolog.L
 // body sends the opened file from its start on each attempt, so a retry resends it
 // whole, and every attempt sends the bytes that were hashed, whatever a producer does
 // to the name meanwhile.
-func (r *run) body(h hashed) func() (io.ReadCloser, int64, error) {
+func (r *shipper) body(h hashed) func() (io.ReadCloser, int64, error) {
 	return func() (io.ReadCloser, int64, error) {
 		var rd io.Reader = io.NewSectionReader(h.fd, 0, h.file.Size)
 		if r.opts.Progress != nil {

@@ -23,7 +23,7 @@ type Swept struct {
 
 // sweep tidies the spool before shipping. A stale tarball is never deleted: it goes
 // to rejected/ with a reason, where the maintainer decides.
-func (r *run) sweep() (Swept, error) {
+func (r *shipper) sweep() (Swept, error) {
 	var sw Swept
 	now := r.opts.Now()
 	files, err := r.spool.List(spool.Outbox)

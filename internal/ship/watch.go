@@ -47,7 +47,7 @@ func Watch(ctx context.Context, opts Options, period time.Duration, report func(
 	defer tick.Stop()
 	var settleC <-chan time.Time
 	pass := func() {
-		sum, err := Pass(ctx, opts)
+		sum, err := passLocked(ctx, opts)
 		if report != nil && ctx.Err() == nil {
 			report(sum, err)
 		}
