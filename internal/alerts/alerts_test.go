@@ -291,3 +291,27 @@ func TestReaderReadsARenamedFileDuringTheGrace(t *testing.T) {
 	appendRaw(t, path+".1", "\n5\n")
 	assert.Empty(t, readAll(t, r), "after the grace the old file is no longer read")
 }
+
+// A follower of GET /v1/alerts that reconnects asks from a little before the newest
+// line it printed, never before its first answer's oldest, and skips what it printed.
+func TestPrintedResumesWithSlackAndSkipsWhatWasPrinted(t *testing.T) {
+	t0 := time.Date(2026, 11, 28, 18, 0, 0, 0, time.UTC)
+	line := func(raw string, at time.Time) Line { return Line{Raw: []byte(raw), Alert: Alert{TS: at}} }
+	p := NewPrinted()
+	_, ok := p.ResumeFrom()
+	assert.False(t, ok, "nothing printed: no since")
+	assert.True(t, p.Add(line("a", t0.Add(-time.Hour))))
+	assert.True(t, p.Add(line("b", t0)))
+	assert.False(t, p.Add(line("b", t0)), "printed already")
+	p.FirstDone()
+	since, ok := p.ResumeFrom()
+	require.True(t, ok)
+	assert.Equal(t, t0.Add(-resumeSlack), since)
+	assert.True(t, p.Add(line("c", t0.Add(-2*time.Minute))), "a line out of time order is new")
+
+	q := NewPrinted()
+	q.Add(line("x", t0))
+	q.FirstDone()
+	since, _ = q.ResumeFrom()
+	assert.Equal(t, t0, since, "never before the first answer's oldest line (what -n left out stays out)")
+}

@@ -45,16 +45,16 @@ func tailRemote(ctx context.Context, opts *alertsTailOptions, cfg config.Config,
 	if opts.follow {
 		q.Set("follow", "1")
 	}
-	printed := newPrintedLines()
+	printed := alerts.NewPrinted()
 	wait := time.Second
 	for {
 		connected, err := streamAlerts(ctx, c, q, func(l alerts.Line) error {
-			if !opts.filter.Match(l.Alert) || !printed.add(l) {
+			if !opts.filter.Match(l.Alert) || !printed.Add(l) {
 				return nil
 			}
 			return p.print(l)
 		})
-		printed.firstDone()
+		printed.FirstDone()
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -75,7 +75,7 @@ func tailRemote(ctx context.Context, opts *alertsTailOptions, cfg config.Config,
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 30*time.Second)
-		if since, ok := printed.resumeFrom(); ok {
+		if since, ok := printed.ResumeFrom(); ok {
 			q.Set("since", since.UTC().Format(time.RFC3339Nano))
 			q.Del("n")
 		}
@@ -106,69 +106,6 @@ func streamAlerts(ctx context.Context, c *client.Client, q url.Values, fn func(a
 		}
 		if err != nil {
 			return true, err
-		}
-	}
-}
-
-// resumeSlack is how far before the newest line printed a reconnect asks from: lines
-// written while the stream was down with a ts a little in the past (fleet-health
-// check --now -1m) still arrive. Those printed already are recognised and skipped.
-const resumeSlack = 10 * time.Minute
-
-// printedLines remembers the raw lines printed within resumeSlack of the newest, the
-// ones a reconnect is answered again.
-type printedLines struct {
-	newest time.Time
-	// floor is the oldest ts the first answer printed: a reconnect never asks from
-	// before it, or the lines -n left out would come after all.
-	floor     time.Time
-	firstOver bool
-	raw       map[string]time.Time
-	limit     int // prune when raw grows past it
-}
-
-// firstDone marks the end of the first answer.
-func (p *printedLines) firstDone() { p.firstOver = true }
-
-func newPrintedLines() *printedLines { return &printedLines{raw: map[string]time.Time{}, limit: 1024} }
-
-// add reports whether l is new, and remembers it.
-func (p *printedLines) add(l alerts.Line) bool {
-	if _, dup := p.raw[string(l.Raw)]; dup {
-		return false
-	}
-	p.raw[string(l.Raw)] = l.Alert.TS
-	if !p.firstOver && (p.floor.IsZero() || l.Alert.TS.Before(p.floor)) {
-		p.floor = l.Alert.TS
-	}
-	if l.Alert.TS.After(p.newest) {
-		p.newest = l.Alert.TS
-	}
-	if len(p.raw) > p.limit {
-		p.prune()
-		p.limit = max(1024, 2*len(p.raw))
-	}
-	return true
-}
-
-// resumeFrom is the since of a reconnect; false before any line was printed.
-func (p *printedLines) resumeFrom() (time.Time, bool) {
-	if p.newest.IsZero() {
-		return time.Time{}, false
-	}
-	p.prune()
-	since := p.newest.Add(-resumeSlack)
-	if p.floor.After(since) {
-		since = p.floor
-	}
-	return since, true
-}
-
-func (p *printedLines) prune() {
-	from := p.newest.Add(-resumeSlack)
-	for raw, ts := range p.raw {
-		if ts.Before(from) {
-			delete(p.raw, raw)
 		}
 	}
 }
