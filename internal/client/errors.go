@@ -40,11 +40,7 @@ func (e *APIError) Error() string {
 // StatusError reads a non-2xx response into an APIError and closes its body.
 func (c *Client) StatusError(res *http.Response) *APIError {
 	defer res.Body.Close()
-	var body struct {
-		Error  string `json:"error"`
-		Code   string `json:"code"`
-		Commit string `json:"commit"`
-	}
+	var body protocol.Error
 	raw, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
 	if json.Unmarshal(raw, &body) != nil {
 		body.Error = strings.TrimSpace(string(raw))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cis490/cis490/internal/client"
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/protocol"
 )
 
 // probe asks the receiver each question once, through the one transport, and shares
@@ -40,16 +41,6 @@ type answer struct {
 	latency time.Duration
 	body    []byte
 	apiErr  *client.APIError // set for a non-2xx answer
-}
-
-// whoamiBody is GET /v1/whoami's answer (SPEC §3.3).
-type whoamiBody struct {
-	Host          string `json:"host"`
-	Role          string `json:"role"`
-	Commit        string `json:"commit"`
-	CommitAllowed bool   `json:"commit_allowed"`
-	Gate          string `json:"gate"`
-	Version       string `json:"version"`
 }
 
 func newProbe(ctx context.Context, cfg config.Config, now func() time.Time, log zerolog.Logger) *probe {
@@ -115,8 +106,8 @@ func (p *probe) unreachable() bool {
 }
 
 // identity is whoami's parsed answer, or the check to report when there is none.
-func (p *probe) identity() (whoamiBody, *Check) {
-	var w whoamiBody
+func (p *probe) identity() (protocol.WhoAmI, *Check) {
+	var w protocol.WhoAmI
 	if p.unreachable() {
 		c := skipped("not checked: the receiver cannot be reached (see receiver-reachable)")
 		return w, &c

@@ -152,7 +152,7 @@ func (p *probe) token(context.Context) Check {
 		}
 		return failed(fmt.Sprintf("GET /v1/whoami answered %d: %s", a.status, a.apiErr.Message), journalHint, details)
 	}
-	var w whoamiBody
+	var w protocol.WhoAmI
 	if err := json.Unmarshal(a.body, &w); err != nil {
 		return failed("the answer to GET /v1/whoami is not JSON: is receiver.url a cis490 receiver?",
 			"point receiver.url in lab-host.toml at the receiver (https://pi.example:8490)", details)

@@ -93,7 +93,7 @@ func Health(ctx context.Context, sc config.Serve) (*protocol.Health, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s/healthz: the answer was cut off: %w", base, err)
 	}
-	if res.StatusCode == http.StatusServiceUnavailable && errorCode(body) == "shutting_down" {
+	if res.StatusCode == http.StatusServiceUnavailable && errorCode(body) == protocol.CodeShuttingDown {
 		return &protocol.Health{Status: protocol.HealthDraining}, nil
 	}
 	if res.StatusCode != http.StatusOK {
@@ -153,9 +153,7 @@ func explain(err error, base string, sc config.Serve, proved bool) error {
 }
 
 func errorCode(body []byte) string {
-	var e struct {
-		Code string `json:"code"`
-	}
+	var e protocol.Error
 	_ = json.Unmarshal(body, &e)
 	return e.Code
 }

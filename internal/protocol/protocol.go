@@ -22,11 +22,6 @@ const (
 	MaxEpisodeLength = 200
 )
 
-// CodeClientCertRequired is the error code of the 401 a receiver with
-// serve.tls.client_ca_file answers a request that needs a client certificate and came
-// without one (SPEC §3.1): clients tell it from a refused token by it.
-const CodeClientCertRequired = "client_certificate_required"
-
 var (
 	episodeRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$`)
 	sha256RE  = regexp.MustCompile(`^[0-9a-f]{64}$`)

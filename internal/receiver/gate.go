@@ -32,7 +32,7 @@ func (s *Server) gated(next http.Handler) http.Handler {
 			return
 		case !d.Allowed:
 			s.metrics.gateRefused.Inc()
-			failWith(w, r, http.StatusUpgradeRequired, apiError{
+			failWith(w, r, http.StatusUpgradeRequired, protocol.Error{
 				Code:   codeCommitNotAllowed,
 				Commit: d.Commit,
 				Error: fmt.Sprintf("commit %s is not on the receiver's allow-list: update cis490 on this host to an allowed build"+

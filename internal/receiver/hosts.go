@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"net/http"
 	"syscall"
-	"time"
 
 	"github.com/rs/zerolog/hlog"
 
@@ -144,25 +143,14 @@ func (s *Server) listHostHealth(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, reports)
 }
 
-// whoamiResponse tells a client how the receiver sees it: doctor uses it to check the
-// token and the commit in one call. Never gated.
-type whoamiResponse struct {
-	Host          string    `json:"host"`
-	Role          string    `json:"role"`
-	Commit        string    `json:"commit"`
-	CommitAllowed bool      `json:"commit_allowed"`
-	Gate          string    `json:"gate"`
-	ServerTime    time.Time `json:"server_time"`
-	Version       string    `json:"version"`
-}
-
+// whoami tells a client how the receiver sees it (protocol.WhoAmI). Never gated.
 func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
 	d, c := recordOf(r).Gate, callerOf(r)
 	allowed := d.Allowed
 	if !d.Stamped && s.unstamped == config.UnstampedReject {
 		allowed = false
 	}
-	writeJSON(w, http.StatusOK, whoamiResponse{
+	writeJSON(w, http.StatusOK, protocol.WhoAmI{
 		Host: c.Host, Role: c.Role, Commit: d.Commit, CommitAllowed: allowed, Gate: d.Reason,
 		ServerTime: s.now().UTC(), Version: buildinfo.Get().Version,
 	})

@@ -3,31 +3,27 @@ package receiver
 import (
 	"encoding/json"
 	"net/http"
+
+	"github.com/cis490/cis490/internal/protocol"
 )
 
-// Machine-readable error codes: the "code" of every error body.
+// The error codes, under the short names the handlers use; their values are
+// protocol's (SPEC §3.3), which clients compare.
 const (
-	codeBadRequest       = "bad_request"
-	codeUnauthorized     = "unauthorized"
-	codeForbidden        = "forbidden"
-	codeNotFound         = "not_found"
-	codeMethodNotAllowed = "method_not_allowed"
-	codeTooLarge         = "too_large"
-	codeDigestMismatch   = "digest_mismatch"
-	codeCommitNotAllowed = "commit_not_allowed"
-	codeCommitRequired   = "commit_required"
-	codeNoSpace          = "insufficient_storage"
-	codeShuttingDown     = "shutting_down"
-	codeBusy             = "busy" // a limit of serve.max_uploads*: retry after Retry-After
-	codeInternal         = "internal"
+	codeBadRequest       = protocol.CodeBadRequest
+	codeUnauthorized     = protocol.CodeUnauthorized
+	codeForbidden        = protocol.CodeForbidden
+	codeNotFound         = protocol.CodeNotFound
+	codeMethodNotAllowed = protocol.CodeMethodNotAllowed
+	codeTooLarge         = protocol.CodeTooLarge
+	codeDigestMismatch   = protocol.CodeDigestMismatch
+	codeCommitNotAllowed = protocol.CodeCommitNotAllowed
+	codeCommitRequired   = protocol.CodeCommitRequired
+	codeNoSpace          = protocol.CodeNoSpace
+	codeShuttingDown     = protocol.CodeShuttingDown
+	codeBusy             = protocol.CodeBusy
+	codeInternal         = protocol.CodeInternal
 )
-
-// apiError is the body of every error answer (SPEC §3.3).
-type apiError struct {
-	Error  string `json:"error"`
-	Code   string `json:"code"`
-	Commit string `json:"commit,omitempty"`
-}
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -37,10 +33,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // fail answers with a JSON error and notes the message for the index line.
 func fail(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
-	failWith(w, r, status, apiError{Error: msg, Code: code})
+	failWith(w, r, status, protocol.Error{Error: msg, Code: code})
 }
 
-func failWith(w http.ResponseWriter, r *http.Request, status int, body apiError) {
+func failWith(w http.ResponseWriter, r *http.Request, status int, body protocol.Error) {
 	recordOf(r).Error = body.Error
 	writeJSON(w, status, body)
 }
