@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -116,34 +118,47 @@ func New(opts Options) *Server {
 // Drain makes the server answer 503 to every new request while in-flight ones finish.
 func (s *Server) Drain() { s.draining.Store(true) }
 
+// route is one v1 endpoint. Each is written once, in routes: the mux gets its handler
+// from it and its path's method-not-allowed answer, so the two cannot disagree.
+type route struct {
+	method, path string
+	name         string // the request index's "route"
+	handler      http.HandlerFunc
+	gated        bool // behind the version gate
+}
+
+func (s *Server) routes() []route {
+	return []route{
+		{http.MethodPut, "/v1/episodes", "episodes", s.limited(s.putEpisode), true},
+		{http.MethodPost, "/v1/heartbeat", "heartbeat", s.heartbeat, true},
+		{http.MethodPut, "/v1/host-health/{host}", "host-health", s.putHostHealth, false},
+		{http.MethodGet, "/v1/host-health/{host}", "host-health", s.getHostHealth, false},
+		{http.MethodGet, "/v1/host-health", "host-health", s.listHostHealth, false},
+		{http.MethodGet, "/v1/whoami", "whoami", s.whoami, false},
+		{http.MethodGet, "/v1/alerts", "alerts", s.getAlerts, false},
+		{http.MethodGet, "/v1/fleet", "fleet", s.getFleet, false},
+		{http.MethodGet, "/v1/silences", "silences", s.listSilences, false},
+		{http.MethodPost, "/v1/silences", "silences", s.postSilence, false},
+		{http.MethodDelete, "/v1/silences/{id}", "silences", s.deleteSilence, false},
+	}
+}
+
 // Handler is the whole HTTP API.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	v1 := func(pattern, route string, h http.HandlerFunc, gated bool) {
-		var next http.Handler = h
-		if gated {
+	allowed := map[string][]string{} // path: its methods
+	for _, rt := range s.routes() {
+		var next http.Handler = rt.handler
+		if rt.gated {
 			next = s.gated(next)
 		}
-		mux.Handle(pattern, s.indexed(route, s.authenticated(next)))
+		mux.Handle(rt.method+" "+rt.path, s.indexed(rt.name, s.authenticated(next)))
+		allowed[rt.path] = append(allowed[rt.path], rt.method)
 	}
-	v1("PUT /v1/episodes", "episodes", s.limited(s.putEpisode), true)
-	v1("POST /v1/heartbeat", "heartbeat", s.heartbeat, true)
-	v1("PUT /v1/host-health/{host}", "host-health", s.putHostHealth, false)
-	v1("GET /v1/host-health/{host}", "host-health", s.getHostHealth, false)
-	v1("GET /v1/host-health", "host-health", s.listHostHealth, false)
-	v1("GET /v1/whoami", "whoami", s.whoami, false)
-	v1("GET /v1/alerts", "alerts", s.getAlerts, false)
-	v1("GET /v1/fleet", "fleet", s.getFleet, false)
-	v1("GET /v1/silences", "silences", s.listSilences, false)
-	v1("POST /v1/silences", "silences", s.postSilence, false)
-	v1("DELETE /v1/silences/{id}", "silences", s.deleteSilence, false)
 	// JSON answers for wrong methods and unknown paths instead of the mux's plain text.
-	for path, allow := range map[string]string{
-		"/v1/episodes": "PUT", "/v1/heartbeat": "POST", "/v1/host-health/{host}": "GET, PUT",
-		"/v1/host-health": "GET", "/v1/whoami": "GET", "/v1/alerts": "GET", "/v1/fleet": "GET",
-		"/v1/silences": "GET, POST", "/v1/silences/{id}": "DELETE",
-	} {
-		mux.Handle(path, s.indexed("method", s.authenticated(methodNotAllowed(allow))))
+	for path, methods := range allowed {
+		slices.Sort(methods)
+		mux.Handle(path, s.indexed("method", s.authenticated(methodNotAllowed(strings.Join(methods, ", ")))))
 	}
 	mux.Handle("/v1/", s.indexed("unknown", s.authenticated(http.HandlerFunc(notFound))))
 	mux.HandleFunc("GET /healthz", s.healthz)
