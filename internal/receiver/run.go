@@ -27,75 +27,30 @@ import (
 
 // Run serves the receiver until ctx is cancelled, then finishes in-flight requests.
 // ready, when not nil, is called with the bound address once the server accepts
-// connections.
+// connections. It validates the configuration, opens the data folder and the gate,
+// binds the ports and serves, in that order.
 func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, ready func(addr net.Addr)) error {
 	sc := cfg.Serve
-	if err := checkLimits(sc); err != nil {
-		return &ConfigError{err}
-	}
-	addr := sc.ListenAddr()
-	if sc.TokensFile == "" && !isLoopback(addr) {
-		return &ConfigError{fmt.Errorf("refusing to listen on %s without serve.tokens_file: anyone on the network could upload."+
-			" Mint tokens with `cis490 token new --host NAME` and set serve.tokens_file, or listen on 127.0.0.1", addr)}
-	}
-	var toks *tokens.Store
-	if sc.TokensFile != "" {
-		var err error
-		if toks, err = tokens.OpenStore(sc.TokensFile, log); err != nil {
-			return &ConfigError{fmt.Errorf("serve.tokens_file: %w", err)}
-		}
-	}
-	if err := checkGateSources(sc.Gate); err != nil {
-		return &ConfigError{err}
-	}
-	// Everything the configuration names is checked before the data folder is touched,
-	// so a receiver that cannot start for that reason leaves nothing behind.
-	var tlsCfg *tls.Config
-	if sc.TLS.CertFile != "" {
-		var err error
-		if tlsCfg, err = serverTLS(sc.TLS); err != nil {
-			return &ConfigError{err}
-		}
-	}
-	unlock, err := lockDataDir(sc.DataDir)
+	v, err := validate(sc, log)
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	st, err := store.Open(sc.DataDir, store.Options{MinFreeBytes: int64(sc.MinFreeBytes), Logger: log})
+	data, err := openDataDir(sc, log)
 	if err != nil {
 		return err
 	}
-	idx, err := index.OpenWriter(filepath.Join(sc.DataDir, "index"))
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := idx.Close(); err != nil {
-			log.Error().Err(err).Msg("closing the request index")
-		}
-	}()
-	g := newGate(sc.Gate, log)
-	// Bounded: a hung git or mount must not keep the receiver from starting (the gate
-	// stays open until a source loads, and Run keeps retrying).
-	startCtx, cancelStart := context.WithTimeout(ctx, 20*time.Second)
-	err = g.Refresh(startCtx)
-	cancelStart()
-	if err != nil {
-		log.Warn().Err(err).Msg("an allow-list source failed at start; it is retried every serve.gate.refresh")
-	}
-	gateCtx, stopGate := context.WithCancel(ctx)
+	defer data.close(log)
+	g, stopGate := startGate(ctx, sc.Gate, log)
 	defer stopGate()
-	go g.Run(gateCtx)
 
 	// Cancelled when serve.drain_timeout cuts the requests still in flight, so that
 	// their handlers stop and the store removes what they wrote.
 	requestsCtx, cancelRequests := context.WithCancel(context.Background())
 	defer cancelRequests()
-	metrics := NewMetrics(g, st)
+	metrics := NewMetrics(g, data.store)
 	conns := newConnLimiter(sc.MaxConnections)
-	refusals := newTLSRefusals(idx, metrics, log, nil)
-	srv := New(Options{Config: sc, Store: st, Index: idx, Gate: g, Tokens: toks, Logger: log, Metrics: metrics,
+	refusals := newTLSRefusals(data.index, metrics, log, nil)
+	srv := New(Options{Config: sc, Store: data.store, Index: data.index, Gate: g, Tokens: v.tokens, Logger: log, Metrics: metrics,
 		Fleet: FleetOptions{Host: cfg.Host, Config: cfg.FleetHealth, AlertsPath: cfg.AlertsPath()}})
 	httpSrv := &http.Server{
 		Handler: srv.Handler(),
@@ -110,32 +65,149 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, ready func(
 			refusals.ConnState(c, st) // indexes a refused client certificate as its connection closes
 		},
 	}
-	// Both ports are bound before either serves: a failure to bind one leaves no
-	// request in flight behind.
-	ln, err := listen(addr, tlsCfg, conns)
+	ln, mln, err := listenPorts(v.addr, sc.MetricsListen, v.tls, conns)
 	if err != nil {
 		return err
 	}
-	var mln net.Listener
-	if sc.MetricsListen != "" {
-		if mln, err = net.Listen("tcp", sc.MetricsListen); err != nil {
-			ln.Close()
-			return fmt.Errorf("serve.metrics_listen %s: %w", sc.MetricsListen, err)
+	r := &running{cfg: cfg, log: log, srv: srv, http: httpSrv, metrics: metrics, gate: g, tokens: v.tokens,
+		store: data.store, cancelRequests: cancelRequests}
+	return r.serve(ctx, ln, mln, ready)
+}
+
+// checked is what validate made of the configuration.
+type checked struct {
+	addr   string
+	tokens *tokens.Store // nil: open mode
+	tls    *tls.Config   // nil: plain HTTP
+}
+
+// validate checks everything the configuration names before the data folder is
+// touched, so a receiver that cannot start for that reason leaves nothing behind.
+// Its errors are *ConfigError.
+func validate(sc config.Serve, log zerolog.Logger) (checked, error) {
+	v := checked{addr: sc.ListenAddr()}
+	if err := checkLimits(sc); err != nil {
+		return v, &ConfigError{err}
+	}
+	if sc.TokensFile == "" && !isLoopback(v.addr) {
+		return v, &ConfigError{fmt.Errorf("refusing to listen on %s without serve.tokens_file: anyone on the network could upload."+
+			" Mint tokens with `cis490 token new --host NAME` and set serve.tokens_file, or listen on 127.0.0.1", v.addr)}
+	}
+	if sc.TokensFile != "" {
+		var err error
+		if v.tokens, err = tokens.OpenStore(sc.TokensFile, log); err != nil {
+			return v, &ConfigError{fmt.Errorf("serve.tokens_file: %w", err)}
 		}
 	}
+	if err := checkGateSources(sc.Gate); err != nil {
+		return v, &ConfigError{err}
+	}
+	if sc.TLS.CertFile != "" {
+		var err error
+		if v.tls, err = serverTLS(sc.TLS); err != nil {
+			return v, &ConfigError{err}
+		}
+	}
+	return v, nil
+}
+
+// dataDir is the open data folder: held by this receiver, its store and its request
+// index.
+type dataDir struct {
+	unlock func()
+	store  *store.Store
+	index  *index.Writer
+}
+
+func openDataDir(sc config.Serve, log zerolog.Logger) (*dataDir, error) {
+	unlock, err := lockDataDir(sc.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(sc.DataDir, store.Options{MinFreeBytes: int64(sc.MinFreeBytes), Logger: log})
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	idx, err := index.OpenWriter(filepath.Join(sc.DataDir, "index"))
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	return &dataDir{unlock: unlock, store: st, index: idx}, nil
+}
+
+// close closes the index, then lets the data folder go.
+func (d *dataDir) close(log zerolog.Logger) {
+	if err := d.index.Close(); err != nil {
+		log.Error().Err(err).Msg("closing the request index")
+	}
+	d.unlock()
+}
+
+// startGate loads the allow-list sources once and keeps refreshing them until stop
+// is called or ctx is cancelled.
+func startGate(ctx context.Context, gc config.Gate, log zerolog.Logger) (g *gate.Gate, stop func()) {
+	g = newGate(gc, log)
+	// Bounded: a hung git or mount must not keep the receiver from starting (the gate
+	// stays open until a source loads, and Run keeps retrying).
+	startCtx, cancelStart := context.WithTimeout(ctx, 20*time.Second)
+	err := g.Refresh(startCtx)
+	cancelStart()
+	if err != nil {
+		log.Warn().Err(err).Msg("an allow-list source failed at start; it is retried every serve.gate.refresh")
+	}
+	gateCtx, stopGate := context.WithCancel(ctx)
+	go g.Run(gateCtx)
+	return g, stopGate
+}
+
+// listenPorts binds the API's port and, when metricsAddr is set, the metrics port.
+// Both are bound before either serves: a failure to bind one leaves no request in
+// flight behind.
+func listenPorts(addr, metricsAddr string, tlsCfg *tls.Config, conns *connLimiter) (ln, mln net.Listener, err error) {
+	if ln, err = listen(addr, tlsCfg, conns); err != nil {
+		return nil, nil, err
+	}
+	if metricsAddr != "" {
+		if mln, err = net.Listen("tcp", metricsAddr); err != nil {
+			ln.Close()
+			return nil, nil, fmt.Errorf("serve.metrics_listen %s: %w", metricsAddr, err)
+		}
+	}
+	return ln, mln, nil
+}
+
+// running is a receiver whose data folder, gate and ports are open: what serve needs.
+type running struct {
+	cfg            config.Config
+	log            zerolog.Logger
+	srv            *Server
+	http           *http.Server
+	metrics        *Metrics
+	gate           *gate.Gate
+	tokens         *tokens.Store
+	store          *store.Store
+	cancelRequests context.CancelFunc
+}
+
+// serve serves ln (and mln, the metrics port, when not nil) until ctx is cancelled or
+// a server fails, then drains.
+func (r *running) serve(ctx context.Context, ln, mln net.Listener, ready func(addr net.Addr)) error {
+	log, sc := r.log, r.cfg.Serve
 	errc := make(chan error, 2)
-	go func() { errc <- httpSrv.Serve(ln) }()
+	go func() { errc <- r.http.Serve(ln) }()
 	var metricsSrv *http.Server
 	if mln != nil {
-		metricsSrv = &http.Server{Handler: metrics.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		metricsSrv = &http.Server{Handler: r.metrics.Handler(), ReadHeaderTimeout: 10 * time.Second}
 		go func() { errc <- metricsSrv.Serve(mln) }()
 		log.Info().Str("addr", mln.Addr().String()).Msg("metrics listening")
 	}
-	announce(log, cfg, ln.Addr(), g)
-	if toks != nil && toks.Len() == 0 {
+	announce(log, r.cfg, ln.Addr(), r.gate)
+	if r.tokens != nil && r.tokens.Len() == 0 {
 		log.Warn().Str("tokens_file", sc.TokensFile).Msg("the tokens file has no tokens yet: every /v1 request is refused 401 until one is minted with `cis490 token new --host NAME` (picked up within a second)")
 	}
-	if err := st.CheckFree(0); err != nil {
+	if err := r.store.CheckFree(0); err != nil {
 		log.Warn().Err(err).Msg("uploads will be refused 507 until space is freed or serve.min_free_bytes lowered")
 	}
 	if ready != nil {
@@ -152,7 +224,7 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, ready func(
 	}
 	log.Info().Str("drain_timeout", sc.DrainTimeout.String()).Msg("shutting down: finishing in-flight requests")
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
-	err = srv.shutdown(log, httpSrv, cancelRequests, sc.DrainTimeout)
+	err := r.srv.shutdown(log, r.http, r.cancelRequests, sc.DrainTimeout)
 	if metricsSrv != nil {
 		_ = metricsSrv.Close() // kept up during the drain: it shows the drain
 	}
