@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/cis490/cis490/internal/fsutil"
+	"github.com/cis490/cis490/internal/humanize"
 )
 
 // Free-space thresholds on the spool's file system. Episodes are tarballs of tens to
@@ -27,7 +27,7 @@ func checkDisk(spoolDir string) Check {
 	free, total := st.Bavail*uint64(st.Bsize), st.Blocks*uint64(st.Bsize)
 	details := map[string]any{"path": path, "free_bytes": free, "total_bytes": total,
 		"warn_below_bytes": diskWarnBelow, "fail_below_bytes": diskFailBelow}
-	summary := fmt.Sprintf("%s free of %s on %s", fsutil.HumanBytes(free), fsutil.HumanBytes(total), path)
+	summary := fmt.Sprintf("%s free of %s on %s", humanize.Bytes(free), humanize.Bytes(total), path)
 	hint := "free space on " + path + ": delete old episodes in " + filepath.Join(spoolDir, "sent") +
 		" (ship.keep_sent), look at " + filepath.Join(spoolDir, "rejected") + ", or grow the file system"
 	switch {

@@ -19,7 +19,7 @@ import (
 	"github.com/cis490/cis490/internal/buildinfo"
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/fleethealth"
-	"github.com/cis490/cis490/internal/fsutil"
+	"github.com/cis490/cis490/internal/humanize"
 	"github.com/cis490/cis490/internal/localprobe"
 	"github.com/cis490/cis490/internal/protocol"
 	"github.com/cis490/cis490/internal/tokens"
@@ -127,7 +127,7 @@ func checkDataDisk(sc config.Serve) Check {
 	free, total := st.Bavail*uint64(st.Bsize), st.Blocks*uint64(st.Bsize)
 	floor := uint64(max(sc.MinFreeBytes, 0))
 	details := map[string]any{"path": path, "free_bytes": free, "total_bytes": total, "min_free_bytes": floor}
-	summary := fmt.Sprintf("%s free of %s on %s; serve.min_free_bytes is %s", fsutil.HumanBytes(free), fsutil.HumanBytes(total), path, fsutil.HumanBytes(floor))
+	summary := fmt.Sprintf("%s free of %s on %s; serve.min_free_bytes is %s", humanize.Bytes(free), humanize.Bytes(total), path, humanize.Bytes(floor))
 	hint := "free space on " + path + " (old episodes under " + filepath.Join(sc.DataDir, "episodes") + ", old index files), grow the file system, or lower serve.min_free_bytes"
 	switch {
 	case free < floor:

@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cis490/cis490/internal/config"
-	"github.com/cis490/cis490/internal/fsutil"
+	"github.com/cis490/cis490/internal/humanize"
 	"github.com/cis490/cis490/internal/localprobe"
 	"github.com/cis490/cis490/internal/protocol"
 )
@@ -88,10 +88,10 @@ func diskLow(rf *ReceiverFacts, last507, now time.Time, cfg config.FleetHealth) 
 	switch {
 	case low && rf.FreeBytes < rf.MinFreeBytes:
 		what = append(what, fmt.Sprintf("%s free in %s, under serve.min_free_bytes (%s): every upload is refused 507",
-			fsutil.HumanBytes(rf.FreeBytes), rf.DataDir, fsutil.HumanBytes(rf.MinFreeBytes)))
+			humanize.Bytes(rf.FreeBytes), rf.DataDir, humanize.Bytes(rf.MinFreeBytes)))
 	case low:
 		what = append(what, fmt.Sprintf("%s free in %s, under twice serve.min_free_bytes (%s): uploads are refused 507 below %s",
-			fsutil.HumanBytes(rf.FreeBytes), rf.DataDir, fsutil.HumanBytes(rf.MinFreeBytes), fsutil.HumanBytes(rf.MinFreeBytes)))
+			humanize.Bytes(rf.FreeBytes), rf.DataDir, humanize.Bytes(rf.MinFreeBytes), humanize.Bytes(rf.MinFreeBytes)))
 	}
 	if refused {
 		since = last507

@@ -26,9 +26,3 @@ func TestSyncDir(t *testing.T) {
 	require.NoError(t, SyncDir(t.TempDir()))
 	assert.Error(t, SyncDir(filepath.Join(t.TempDir(), "missing")))
 }
-
-func TestHumanBytes(t *testing.T) {
-	for n, want := range map[uint64]string{0: "0 B", 1023: "1023 B", 1536: "1.5 KiB", 300 << 20: "300.0 MiB", 5 << 30: "5.0 GiB"} {
-		assert.Equal(t, want, HumanBytes(n))
-	}
-}

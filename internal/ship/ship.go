@@ -22,7 +22,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cis490/cis490/internal/client"
-	"github.com/cis490/cis490/internal/fsutil"
+	"github.com/cis490/cis490/internal/humanize"
 	"github.com/cis490/cis490/internal/protocol"
 	"github.com/cis490/cis490/internal/spool"
 )
@@ -84,7 +84,7 @@ func (s Summary) String() string {
 	if s.Replaced > 0 {
 		out += fmt.Sprintf(", %d replaced while being sent", s.Replaced)
 	}
-	out += fmt.Sprintf(", %s in %s (%d left in outbox", fsutil.HumanBytes(uint64(s.Bytes)), s.Elapsed.Round(time.Millisecond), s.Remaining)
+	out += fmt.Sprintf(", %s in %s (%d left in outbox", humanize.Bytes(uint64(s.Bytes)), s.Elapsed.Round(time.Millisecond), s.Remaining)
 	if s.Unshippable > 0 {
 		out += fmt.Sprintf(", %d of them will never ship: not regular files", s.Unshippable)
 	}
