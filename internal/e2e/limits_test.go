@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -74,12 +76,21 @@ func TestServeDrainTimeoutCutsTheUploadsLeftAndExitsZero(t *testing.T) {
 	signalled := time.Now()
 	srv.Signal()
 	require.Eventually(t, func() bool { return srv.HasLog("shutting down") }, 5*time.Second, 10*time.Millisecond)
+	// Closed or reset, never answered: on a loaded machine the receiver may not have
+	// accepted the connection before its listener closed, and the kernel then resets
+	// it, so the write or the read sees ECONNRESET instead of an EOF.
 	_, err = fmt.Fprintf(early, "POST /v1/heartbeat HTTP/1.1\r\nHost: x\r\n%s: lab-03\r\nContent-Length: 0\r\n\r\n", protocol.HeaderHost)
-	require.NoError(t, err)
-	require.NoError(t, early.SetReadDeadline(time.Now().Add(5*time.Second)))
-	dropped, err := io.ReadAll(early)
-	require.NoError(t, err, "the connection is closed, not left hanging")
-	assert.Empty(t, string(dropped), "a request read during the drain is not answered")
+	if err == nil {
+		require.NoError(t, early.SetReadDeadline(time.Now().Add(5*time.Second)))
+		var dropped []byte
+		dropped, err = io.ReadAll(early)
+		assert.Empty(t, string(dropped), "a request read during the drain is not answered")
+	}
+	var ne net.Error
+	assert.False(t, errors.As(err, &ne) && ne.Timeout(), "the connection is closed, not left hanging: %v", err)
+	if err != nil {
+		assert.True(t, errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE), "closed or reset, nothing else: %v", err)
+	}
 	_, err = net.DialTimeout("tcp", srv.Addr, time.Second)
 	assert.Error(t, err, "no new connection during the drain")
 	_, err = quick.Write(quickBody[4096:])
