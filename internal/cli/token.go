@@ -47,6 +47,19 @@ func tokensFile(a *app) (string, error) {
 	return cfg.Serve.TokensFile, nil
 }
 
+// withTokensFile is a RunE that finds the tokens file, stores its path in file, then
+// runs run.
+func withTokensFile(a *app, file *string, run func() error) func(*cobra.Command, []string) error {
+	return func(*cobra.Command, []string) error {
+		f, err := tokensFile(a)
+		if err != nil {
+			return err
+		}
+		*file = f
+		return run()
+	}
+}
+
 // tokensErr turns a tokens-file error into the command's: nothing to act on is a
 // usage error, a missing file says how to start one, the rest exits 1.
 func tokensErr(file string, err error) error {
@@ -161,14 +174,7 @@ rotated). Never a token or a hash.
 Exit codes: 0 listed, 1 the tokens file could not be read, 2 usage error.`,
 		Example: "  cis490 token list\n  cis490 token list --json | jq -r '.tokens[] | select(.host) | .host'",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			file, err := tokensFile(a)
-			if err != nil {
-				return err
-			}
-			opts.file = file
-			return runTokenList(opts)
-		},
+		RunE:    withTokensFile(a, &opts.file, func() error { return runTokenList(opts) }),
 	}
 	cmd.Flags().BoolVar(&opts.json, "json", false, `print {"tokens": [{id, host or admin, created, expires, expired}]}`)
 	bindTokensFile(a, cmd, "tokens file to list")
@@ -258,14 +264,7 @@ Exit codes: 0 revoked, 1 the tokens file could not be read or written, 2 usage e
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			file, err := tokensFile(a)
-			if err != nil {
-				return err
-			}
-			opts.file = file
-			return runTokenRevoke(opts)
-		},
+		RunE: withTokensFile(a, &opts.file, func() error { return runTokenRevoke(opts) }),
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.sel.Host, "host", "", "revoke every token of this lab host")
@@ -335,14 +334,7 @@ Exit codes: 0 rotated, 1 the tokens file could not be read or written, 2 usage e
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			file, err := tokensFile(a)
-			if err != nil {
-				return err
-			}
-			opts.file = file
-			return runTokenRotate(opts)
-		},
+		RunE: withTokensFile(a, &opts.file, func() error { return runTokenRotate(opts) }),
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.host, "host", "", "the lab host whose token to replace")
