@@ -1,5 +1,6 @@
 // Package logging builds the zerolog logger every command uses: human-readable on a
-// terminal, JSON lines otherwise (under systemd the journal stores them as they are).
+// terminal, JSON lines otherwise; under systemd each line starts with its level's
+// priority, which the journal keeps (journal.go).
 package logging
 
 import (
@@ -19,22 +20,34 @@ const (
 	FormatJSON    = "json"
 )
 
+const consoleTimeFormat = time.TimeOnly
+
 // New returns a logger writing to w at level in format.
 func New(w io.Writer, level, format string) (zerolog.Logger, error) {
 	lvl, err := ParseLevel(level)
 	if err != nil {
 		return zerolog.Nop(), err
 	}
+	journal := isJournalStream(w)
 	switch format {
 	case FormatAuto:
-		if IsTerminal(w) && os.Getenv("JOURNAL_STREAM") == "" {
+		if !journal && IsTerminal(w) {
 			w = console(w)
 		}
 	case FormatConsole:
-		w = console(w)
+		if !journal {
+			w = console(w)
+		}
 	case FormatJSON:
 	default:
 		return zerolog.Nop(), fmt.Errorf("unknown log format %q: use auto, console or json", format)
+	}
+	if journal {
+		jw := journalWriter{out: w}
+		if format == FormatConsole {
+			jw.format = consoleLines
+		}
+		w = jw
 	}
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
 }
@@ -49,7 +62,7 @@ func ParseLevel(level string) (zerolog.Level, error) {
 }
 
 func console(w io.Writer) io.Writer {
-	return zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly, NoColor: os.Getenv("NO_COLOR") != ""}
+	return zerolog.ConsoleWriter{Out: w, TimeFormat: consoleTimeFormat, NoColor: os.Getenv("NO_COLOR") != ""}
 }
 
 // IsTerminal reports whether w is a terminal (progress bars and colour go only there).
