@@ -34,6 +34,8 @@ const (
 type exitError struct {
 	code int
 	err  error
+	// hint adds "Run 'cis490 CMD --help' for usage." after the message.
+	hint bool
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
@@ -48,7 +50,8 @@ type app struct {
 	v          *viper.Viper
 	configPath string
 	bindings   []binding
-	// running is the command being executed, set before its RunE.
+	// running is the command being executed, set before its RunE (cobra's
+	// PersistentPreRun): nil while cobra still parses the command line.
 	running *cobra.Command
 }
 
@@ -96,6 +99,11 @@ func (a *app) bind(cmd *cobra.Command, flag, key string) {
 
 // NewRoot builds a fresh command tree (cobra keeps flag state, so one per run or test).
 func NewRoot(streams Streams) *cobra.Command {
+	root, _ := newRoot(streams)
+	return root
+}
+
+func newRoot(streams Streams) (*cobra.Command, *app) {
 	a := &app{streams: streams, v: config.New()}
 	root := &cobra.Command{
 		Use:   "cis490",
@@ -106,7 +114,11 @@ health ship) and the maintainer's tools (alerts, install, token).
 
 Configuration comes from lab-host.toml: --config PATH, else $CIS490_CONFIG, else
 /etc/cis490/lab-host.toml, else $XDG_CONFIG_HOME/cis490/lab-host.toml; without a file
-the defaults apply. Any key can be set as CIS490_<SECTION>_<KEY>.
+the defaults apply. Any key can be set as CIS490_<SECTION>_<KEY>; lab-host.toml(5)
+lists them all.
+
+A command group alone (cis490 token) prints its commands. An unknown command, or an
+argument a command does not take, is a usage error.
 
 Exit codes: 0 success, 1 failure, 2 usage or configuration error.`,
 		SilenceErrors: true,
@@ -137,42 +149,86 @@ Exit codes: 0 success, 1 failure, 2 usage or configuration error.`,
 		newInstallCmd(a),
 		newGenCmd(a),
 	)
-	return root
+	// After every command is added: what follows walks the whole tree.
+	root.InitDefaultCompletionCmd()
+	refuseUnknownCommands(root)
+	registerCompletions(a, root)
+	return root, a
+}
+
+// refuseUnknownCommands makes every command group (a command with subcommands and
+// nothing of its own to run) refuse an argument that names none of them, as cobra
+// does only for the root: `cis490 token revok` is an unknown command with a
+// suggestion, exit 2, where cobra would print the group's help and exit 0. A group
+// given nothing prints its help, as before.
+func refuseUnknownCommands(root *cobra.Command) {
+	walkCommands(root, func(c *cobra.Command) {
+		if !c.HasSubCommands() || c.Runnable() {
+			return
+		}
+		c.Args = unknownCommand
+		c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	})
+}
+
+// unknownCommand is a group's Args: no argument, or an error in cobra's words with
+// cobra's suggestions (SuggestionsFor: a prefix, or within SuggestionsMinimumDistance
+// edits, cobra's default of 2 unless the command sets one).
+func unknownCommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2
+	}
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 && !cmd.DisableSuggestions {
+		msg += "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t")
+	}
+	return usageErr(errors.New(msg))
 }
 
 // Main runs the command line and returns the process exit code.
+//
+// An error found while cobra parses the command line (an unknown command or flag, a
+// bad flag value, an argument too many: before the command runs) is a usage error,
+// followed by where the usage is. An error of the running command keeps its own exit
+// code and is printed alone: a configuration error says what to fix, and the
+// command's --help would not.
 func Main(ctx context.Context, args []string, streams Streams) int {
-	root := NewRoot(streams)
+	root, a := newRoot(streams)
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return ExitOK
 	}
-	code := ExitFailure
+	parsing := a.running == nil
+	code, hint := ExitFailure, false
 	var ee *exitError
-	if errors.As(err, &ee) {
-		code = ee.code
-	} else if cmd != nil && isUsage(err) {
-		code = ExitUsage
+	switch {
+	case errors.As(err, &ee):
+		code, hint = ee.code, ee.hint || parsing
+	case parsing || isFlagCheck(err):
+		code, hint = ExitUsage, true
 	}
-	if msg := err.Error(); msg != "" {
+	if msg := strings.TrimRight(err.Error(), "\n"); msg != "" {
 		fmt.Fprintf(streams.Err, "cis490: %s\n", msg)
+		if hint && strings.Contains(msg, "\n") {
+			fmt.Fprintln(streams.Err)
+		}
 	}
-	if code == ExitUsage && cmd != nil {
+	if hint && cmd != nil {
 		fmt.Fprintf(streams.Err, "Run '%s --help' for usage.\n", cmd.CommandPath())
 	}
 	return code
 }
 
-// isUsage recognises cobra's own argument errors, which are not typed.
-func isUsage(err error) bool {
-	var ue *exitError
-	if errors.As(err, &ue) {
-		return ue.code == ExitUsage
-	}
+// isFlagCheck recognises the errors of cobra's required-flag and flag-group checks,
+// which are not typed and come after PersistentPreRun.
+func isFlagCheck(err error) bool {
 	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "accepts ", "requires ", "invalid argument", "flag needs"} {
-		if strings.Contains(msg, p) {
+	for _, p := range []string{"required flag(s) ", "if any flags in the group ", "at least one of the flags in the group "} {
+		if strings.HasPrefix(msg, p) {
 			return true
 		}
 	}
