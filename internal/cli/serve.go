@@ -2,6 +2,9 @@ package cli
 
 import (
 	"errors"
+	"fmt"
+	"net"
+
 	"github.com/spf13/cobra"
 
 	"github.com/cis490/cis490/internal/receiver"
@@ -29,6 +32,12 @@ Exit codes: 0 stopped cleanly, 1 could not start or serve, 2 configuration error
 			if err != nil {
 				return err
 			}
+			if err := checkListen("serve.listen", cfg.Serve.ListenAddr()); err != nil {
+				return usageErr(err)
+			}
+			if err := checkListen("serve.metrics_listen", cfg.Serve.MetricsListen); err != nil {
+				return usageErr(err)
+			}
 			err = receiver.Run(cmd.Context(), cfg, log, nil)
 			if ce := (*receiver.ConfigError)(nil); errors.As(err, &ce) {
 				return usageErr(err)
@@ -46,4 +55,22 @@ Exit codes: 0 stopped cleanly, 1 could not start or serve, 2 configuration error
 	a.bind(cmd, "metrics-listen", "serve.metrics_listen")
 	a.bind(cmd, "tokens-file", "serve.tokens_file")
 	return cmd
+}
+
+// checkListen refuses an address that no restart could bind (no port, or a bad one),
+// so that it exits 2 like every configuration error and systemd stops restarting it.
+// A host name that does not resolve is left to listen to fail with exit 1: at boot it
+// may resolve a moment later.
+func checkListen(key, addr string) error {
+	if addr == "" {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		_, err = net.LookupPort("tcp", port)
+	}
+	if err != nil {
+		return fmt.Errorf("bad value for %s: %q: %w (use HOST:PORT, such as 127.0.0.1:8490 or :8490)", key, addr, err)
+	}
+	return nil
 }
