@@ -56,7 +56,9 @@ type Options struct {
 	InitialBackoff time.Duration
 }
 
-// New builds the transport from cfg's [receiver] section and host name.
+// New builds the transport from cfg's [receiver] section and host name. It refuses a
+// token over plain http:// to an address that is not loopback (SPEC §3.1) before it
+// makes anything that could connect: the error is ErrTokenInClear, with the URL to use.
 func New(cfg config.Config, opts Options) (*Client, error) {
 	rc := cfg.Receiver
 	if rc.URL == "" {
@@ -66,11 +68,14 @@ func New(cfg config.Config, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("receiver.url %q: %w", rc.URL, err)
 	}
-	tlsCfg, err := clientTLS(rc)
+	token, err := readToken(rc.TokenFile)
 	if err != nil {
 		return nil, err
 	}
-	token, err := readToken(rc.TokenFile)
+	if token != "" && !safeForToken(base) {
+		return nil, &CleartextError{URL: rc.URL, Use: HTTPSURL(rc.URL)}
+	}
+	tlsCfg, err := clientTLS(rc)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +92,7 @@ func New(cfg config.Config, opts Options) (*Client, error) {
 	}
 	c := &Client{
 		base:    base,
-		http:    &http.Client{Transport: transport},
+		http:    &http.Client{Transport: transport, CheckRedirect: checkRedirect},
 		cfg:     rc,
 		host:    cfg.Host,
 		token:   token,
@@ -134,11 +139,14 @@ func clientTLS(rc config.Receiver) (*tls.Config, error) {
 		return nil, errors.New("receiver.cert_file and receiver.key_file go together: set both or neither")
 	}
 	if rc.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(rc.CertFile, rc.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("client certificate (receiver.cert_file %s, key_file %s): %w", rc.CertFile, rc.KeyFile, err)
+		// Read once now, so a bad pair is a configuration error at start; then again
+		// at each handshake whose files changed (pairSource), so a renewed pair is
+		// used by the next connection without a restart.
+		src := &pairSource{certFile: rc.CertFile, keyFile: rc.KeyFile}
+		if _, err := src.get(); err != nil {
+			return nil, err
 		}
-		cfg.Certificates = []tls.Certificate{cert}
+		cfg.GetClientCertificate = src.forHandshake
 	}
 	return cfg, nil
 }
@@ -306,8 +314,14 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 }
 
 // retryableErr says whether a transport error may go away on its own. Certificate
-// problems and bad URLs will not.
+// problems, bad URLs and a token that would go in clear will not.
 func retryableErr(err error) bool {
+	if errors.Is(err, ErrTokenInClear) {
+		return false
+	}
+	if retry, isPair := retryablePair(err); isPair {
+		return retry
+	}
 	var certErr *tls.CertificateVerificationError
 	var unknownAuth x509.UnknownAuthorityError
 	var hostErr x509.HostnameError

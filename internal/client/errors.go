@@ -83,7 +83,13 @@ func (c *Client) explain(err error, path string) error {
 	var invalid x509.CertificateInvalidError
 	var alert tls.AlertError
 	var netErr net.Error
+	var pairErr *PairError
+	var redirErr *redirectError
 	switch {
+	case errors.As(err, &redirErr):
+		return fmt.Errorf("%s: %w", u, redirErr)
+	case errors.As(err, &pairErr):
+		return fmt.Errorf("%s: %w: both files must be readable and hold one pair, signed by the fleet CA for %s (they are read again at each new connection)", u, pairErr, c.host)
 	case errors.As(err, &hostErr):
 		return fmt.Errorf("%s: the receiver's certificate is not for this address (%v): check receiver.url", u, hostErr)
 	case errors.As(err, &invalid):
