@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"time"
 
+	"github.com/cis490/cis490/internal/client"
 	"github.com/cis490/cis490/internal/protocol"
 )
 
@@ -30,6 +32,12 @@ const wrongSchemeSkip = "not checked: the receiver speaks HTTPS but receiver.url
 func (p *probe) reachable(context.Context) Check {
 	url := p.cfg.Receiver.URL
 	details := map[string]any{"url": url}
+	var clear *client.CleartextError
+	if errors.As(p.err, &clear) {
+		details["suggested_url"] = clear.Use
+		return failed("cannot set up the connection to the receiver: "+p.err.Error(),
+			fmt.Sprintf("set receiver.url = %q in %s, and serve TLS on the receiver ([serve.tls] cert_file and key_file)", clear.Use, configName(p.cfg.File)), details)
+	}
 	if p.err != nil {
 		return failed("cannot set up the connection to the receiver: "+p.err.Error(),
 			"fix the receiver.* setting named above in "+configName(p.cfg.File), details)
