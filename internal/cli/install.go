@@ -104,7 +104,7 @@ tests); --dry-run prints what would change and changes nothing.
 	f.BoolVar(&opts.dryRun, "dry-run", false, "print what would change, change nothing")
 	f.StringVar(&opts.tokenFile, "token-file", "", "read the bearer token from this file (- for standard input) and store it 0600 at receiver.token_file")
 	if role.Name == install.LabHost.Name {
-		f.StringVar(&opts.spoolGroup, "spool-group", "", "group of the producers: outbox/ becomes root:GROUP 2770, the other spool folders root:GROUP 0750")
+		f.StringVar(&opts.spoolGroup, "spool-group", "", "group of the producers: outbox/ becomes root:GROUP 2770, the other spool folders root:GROUP 0750; later runs without it keep the group, root gives it up")
 	}
 	return cmd
 }

@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/spool"
@@ -150,7 +151,14 @@ func newPlan(opts Options) (*plan, error) {
 	}
 	switch opts.Role.Name {
 	case LabHost.Name:
-		p.steps = append(p.steps, spoolSteps(at(cfg.Ship.SpoolDir), opts.SpoolGroup)...)
+		spoolDir, g, kept := at(cfg.Ship.SpoolDir), opts.SpoolGroup, false
+		if g == nil {
+			g, kept = earlierSpoolGroup(spoolDir)
+		}
+		p.steps = append(p.steps, spoolSteps(spoolDir, g, kept)...)
+		if kept {
+			p.notes = append(p.notes, fmt.Sprintf("the spool keeps group %s from an earlier --spool-group; --spool-group root makes it root's alone", g.Name))
+		}
 		if filepath.Clean(cfg.Ship.SpoolDir) != SpoolDir {
 			p.notes = append(p.notes, unitCannotWrite("ship.spool_dir", cfg.Ship.SpoolDir, SpoolDir, "cis490-ship.service cis490-doctor-check.service"))
 		}
@@ -229,20 +237,35 @@ func readConfig(root string) (config.Config, bool, error) {
 }
 
 // spoolSteps make the spool root's: producers that are not root get outbox/ through
-// their group (setgid, so what they drop stays in the group), and may look into the
-// other folders to see what happened to their files.
-func spoolSteps(dir string, g *Group) []step {
+// their group g (setgid, so what they drop stays in the group), and may look into the
+// other folders to see what happened to their files. Group root (--spool-group root)
+// is root alone. kept: g is the spool's from an earlier --spool-group.
+func spoolSteps(dir string, g *Group, kept bool) []step {
 	var steps []step
 	for _, sub := range []string{"", spool.Outbox, spool.Sent, spool.Rejected} {
-		s := &dirStep{path: filepath.Join(dir, sub), mode: 0o750, group: g}
-		if g != nil {
-			if sub == spool.Outbox {
-				s.mode = 0o770 | fs.ModeSetgid
-			}
+		s := &dirStep{path: filepath.Join(dir, sub), mode: 0o750, group: g, groupKept: kept}
+		if g != nil && g.GID != 0 && sub == spool.Outbox {
+			s.mode = 0o770 | fs.ModeSetgid
 		}
 		steps = append(steps, s)
 	}
 	return steps
+}
+
+// earlierSpoolGroup is the producers' group an earlier --spool-group gave outbox/:
+// a run without the flag keeps it (after an upgrade nobody repeats the flag, and
+// producers must keep writing). Install's own folders have its group: root's, or
+// under --root run by a user, that user's.
+func earlierSpoolGroup(dir string) (*Group, bool) {
+	fi, err := os.Lstat(filepath.Join(dir, spool.Outbox))
+	if err != nil || !fi.IsDir() {
+		return nil, false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || st.Gid == 0 || int(st.Gid) == os.Getegid() {
+		return nil, false
+	}
+	return &Group{Name: groupName(int(st.Gid)), GID: int(st.Gid)}, true
 }
 
 func nextSteps(r Role) string {

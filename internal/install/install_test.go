@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -243,19 +246,87 @@ func TestInstallRepairsAndReplaces(t *testing.T) {
 	assert.Equal(t, string(want), string(got))
 }
 
+// producers is a group that is not root's, that the test may chgrp to: as root (CI),
+// Debian's "users"; otherwise the test's own group.
+func producers(t *testing.T) *Group {
+	t.Helper()
+	if os.Getegid() != 0 {
+		return &Group{Name: groupName(os.Getegid()), GID: os.Getegid()}
+	}
+	g, err := user.LookupGroup("users")
+	if err != nil {
+		t.Skipf("no group users to chgrp the spool to: %v", err)
+	}
+	gid, err := strconv.Atoi(g.Gid)
+	require.NoError(t, err)
+	return &Group{Name: g.Name, GID: gid}
+}
+
+func spoolModes(t *testing.T, root string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	for _, sub := range []string{"", "outbox", "sent", "rejected"} {
+		fi, err := os.Stat(filepath.Join(root, "var/spool/cis490", sub))
+		require.NoError(t, err)
+		m[sub] = fmt.Sprintf("%s %d", modeString(fi.Mode()), fi.Sys().(*syscall.Stat_t).Gid)
+	}
+	return m
+}
+
 func TestInstallSpoolGroup(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
-	// The test's own group: chgrp to it needs no privilege.
-	g := &Group{Name: "producers", GID: os.Getgid()}
+	g := producers(t)
 	run(t, Options{Role: LabHost, Root: root, Binary: fakeBinary(t, "bin"), SpoolGroup: g})
 
-	for sub, mode := range map[string]string{"": "0750", "outbox": "2770", "sent": "0750", "rejected": "0750"} {
-		fi, err := os.Stat(filepath.Join(root, "var/spool/cis490", sub))
-		require.NoError(t, err)
-		assert.Equal(t, mode, modeString(fi.Mode()), sub)
-		assert.Equal(t, uint32(g.GID), fi.Sys().(*syscall.Stat_t).Gid, sub)
+	gid := strconv.Itoa(g.GID)
+	assert.Equal(t, map[string]string{"": "0750 " + gid, "outbox": "2770 " + gid, "sent": "0750 " + gid, "rejected": "0750 " + gid},
+		spoolModes(t, root))
+}
+
+// The README says to run install again after every upgrade, and nobody repeats
+// --spool-group each time: a run without it must not lock the producers out.
+func TestInstallAgainWithoutSpoolGroupKeepsIt(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: install creates folders with its own group, and only root can chgrp them to another group and back")
 	}
+	root := t.TempDir()
+	g := producers(t)
+	opts := Options{Role: LabHost, Root: root, Binary: fakeBinary(t, "bin")}
+	withGroup := opts
+	withGroup.SpoolGroup = g
+	run(t, withGroup)
+	gid := strconv.Itoa(g.GID)
+	grouped := map[string]string{"": "0750 " + gid, "outbox": "2770 " + gid, "sent": "0750 " + gid, "rejected": "0750 " + gid}
+	require.Equal(t, grouped, spoolModes(t, root))
+
+	sum, out := run(t, opts)
+	assert.Equal(t, grouped, spoolModes(t, root), "producers can still write to outbox/")
+	assert.Zero(t, sum.Changed, out)
+	assert.Contains(t, out, "kept          /var/spool/cis490/outbox  (folder 2770, group "+g.Name+", from an earlier --spool-group)")
+	assert.Contains(t, out, "kept          /var/spool/cis490/sent  (folder 0750, group "+g.Name+", from an earlier --spool-group)")
+	assert.Contains(t, out, "--spool-group root")
+	assert.Contains(t, out, "nothing to change")
+
+	// Repairs keep the group too.
+	require.NoError(t, os.Chmod(filepath.Join(root, "var/spool/cis490/outbox"), 0o777))
+	_, out = run(t, opts)
+	assert.Equal(t, grouped, spoolModes(t, root))
+	assert.Contains(t, out, "updated       /var/spool/cis490/outbox  (mode 0777 → 2770")
+
+	// --spool-group root is how the group is given up.
+	withRoot := opts
+	withRoot.SpoolGroup = &Group{Name: "root", GID: 0}
+	sum, out = run(t, withRoot)
+	rootOnly := map[string]string{"": "0750 0", "outbox": "0750 0", "sent": "0750 0", "rejected": "0750 0"}
+	assert.Equal(t, rootOnly, spoolModes(t, root))
+	assert.Equal(t, 4, sum.Changed, out)
+	assert.Contains(t, out, "updated       /var/spool/cis490/outbox  (mode 2770 → 0750; group "+g.Name+" → root)")
+	sum, out = run(t, opts)
+	assert.Equal(t, rootOnly, spoolModes(t, root))
+	assert.Zero(t, sum.Changed, out)
+	assert.NotContains(t, out, "kept          /var/spool")
 }
 
 func TestInstallDryRunChangesNothing(t *testing.T) {

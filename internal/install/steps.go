@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -95,11 +97,13 @@ func (s *fileStep) apply(c change) error {
 	return renameio.WriteFile(s.path, s.data, s.mode, renameio.WithStaticPermissions(s.mode))
 }
 
-// dirStep is a folder with an exact mode and, when group is set, group.
+// dirStep is a folder with an exact mode and, when group is set, group. groupKept:
+// the group is the folder's already, from an earlier run (said so when unchanged).
 type dirStep struct {
-	path  string
-	mode  fs.FileMode
-	group *Group
+	path      string
+	mode      fs.FileMode
+	group     *Group
+	groupKept bool
 }
 
 // modeBits are the mode bits install sets and compares.
@@ -126,10 +130,13 @@ func (s *dirStep) check() (change, error) {
 		diffs = append(diffs, fmt.Sprintf("mode %s → %s", modeString(m), modeString(s.mode)))
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && s.group != nil && int(st.Gid) != s.group.GID {
-		diffs = append(diffs, fmt.Sprintf("group %d → %s", st.Gid, s.group.Name))
+		diffs = append(diffs, fmt.Sprintf("group %s → %s", groupName(int(st.Gid)), s.group.Name))
 	}
-	if len(diffs) > 0 {
+	switch {
+	case len(diffs) > 0:
 		c.action, c.detail = update, strings.Join(diffs, "; ")
+	case s.groupKept:
+		c.action, c.detail = keep, c.detail+", from an earlier --spool-group"
 	}
 	return c, nil
 }
@@ -191,4 +198,12 @@ func modeString(m fs.FileMode) string {
 		n |= 0o1000
 	}
 	return fmt.Sprintf("%04o", n)
+}
+
+// groupName is the name of group gid for messages, or its number when it has none.
+func groupName(gid int) string {
+	if g, err := user.LookupGroupId(strconv.Itoa(gid)); err == nil {
+		return g.Name
+	}
+	return strconv.Itoa(gid)
 }
