@@ -19,6 +19,9 @@ const stuckAfter = time.Hour
 func checkSpool(dir string, now time.Time) Check {
 	sp := spool.New(dir)
 	details := map[string]any{"spool_dir": dir}
+	if p := sp.Problem(); p != nil { // missing, or read-only: what ship says too
+		return failed(p.Summary(), p.Hint(), details)
+	}
 	var broken []string
 	for _, sub := range []string{spool.Outbox, spool.Sent, spool.Rejected} {
 		if err := writable(sp.Path(sub)); err != nil {

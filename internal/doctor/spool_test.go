@@ -75,12 +75,22 @@ func TestCheckSpoolFailsWhenFoldersAreMissingOrNotFolders(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
 
-	c := checkSpool(filepath.Join(t.TempDir(), "never-created"), now)
+	// The spool itself missing: the same words as ship's (issue 11).
+	missing := filepath.Join(t.TempDir(), "never-created")
+	c := checkSpool(missing, now)
+	require.Equal(t, Fail, c.Status)
+	assert.Equal(t, "ship.spool_dir "+missing+" does not exist", c.Summary)
+	assert.Equal(t, `run "cis490 install lab-host" to create it (or set ship.spool_dir)`, c.Hint)
+
+	// One of its folders missing.
+	dir := makeSpool(t, t.TempDir())
+	require.NoError(t, os.Remove(filepath.Join(dir, "outbox")))
+	c = checkSpool(dir, now)
 	require.Equal(t, Fail, c.Status)
 	assert.Contains(t, c.Summary, "outbox/ is missing")
 	assert.Contains(t, c.Hint, "cis490 install lab-host")
 
-	dir := makeSpool(t, t.TempDir())
+	dir = makeSpool(t, t.TempDir())
 	require.NoError(t, os.Remove(filepath.Join(dir, "sent")))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "sent"), nil, 0o640))
 	c = checkSpool(dir, now)
@@ -108,6 +118,13 @@ func TestCheckSpoolFailsWhenTheSpoolIsNotWritable(t *testing.T) {
 	}
 	c := checkSpool(dir, time.Now())
 	require.Equal(t, Fail, c.Status, c.Summary)
+	if os.Geteuid() == 0 {
+		// The same words as ship's, with what the units may write (issue 11).
+		assert.Equal(t, "ship.spool_dir "+dir+" is on a read-only file system", c.Summary)
+		assert.Contains(t, c.Hint, `run "cis490 install lab-host" to create it (or set ship.spool_dir); cis490-ship.service may write only /var/spool/cis490`)
+		assert.Contains(t, c.Hint, "ReadWritePaths="+dir)
+		return
+	}
 	assert.Contains(t, c.Summary, "outbox/ is not writable")
 	assert.Contains(t, c.Hint, "writable by the user cis490-ship runs as")
 }

@@ -120,13 +120,19 @@ type shipper struct {
 	log   zerolog.Logger
 }
 
-// Lock takes the spool's lock, or returns ErrLocked. The caller releases it.
+// Lock takes the spool's lock, or returns ErrLocked. The caller releases it. The
+// spool's folder must exist (`cis490 install lab-host` makes it) and be writable: a
+// missing or read-only spool is a *spool.Problem that says what to do.
 func Lock(spoolDir string) (unlock func(), err error) {
-	if err := os.MkdirAll(spoolDir, 0o750); err != nil {
-		return nil, fmt.Errorf("ship.spool_dir %s: %w", spoolDir, err)
+	sp := spool.New(spoolDir)
+	if p := sp.Problem(); p != nil {
+		return nil, p
 	}
 	l := flock.New(filepath.Join(spoolDir, ".ship.lock"))
 	ok, err := l.TryLock()
+	if p := sp.Diagnose(err); p != nil {
+		return nil, p
+	}
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", l.Path(), err)
 	}

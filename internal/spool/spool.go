@@ -30,15 +30,25 @@ const (
 // Spool is one spool folder.
 type Spool struct{ Dir string }
 
-// New returns the spool at dir; Prepare creates its folders.
+// New returns the spool at dir; Prepare creates its folders inside it.
 func New(dir string) Spool { return Spool{Dir: dir} }
 
 func (s Spool) Path(sub string) string { return filepath.Join(s.Dir, sub) }
 
-// Prepare creates outbox/, sent/ and rejected/ if they are missing.
+// Prepare creates outbox/, sent/ and rejected/ if they are missing. The spool's own
+// folder must exist: `cis490 install lab-host` makes it, with the owner and group
+// producers need, and a mistyped ship.spool_dir must not become a second, empty
+// spool. A missing or read-only spool is a *Problem that says what to do.
 func (s Spool) Prepare() error {
+	if p := s.Problem(); p != nil {
+		return p
+	}
 	for _, sub := range []string{Outbox, Sent, Rejected} {
-		if err := os.MkdirAll(s.Path(sub), 0o750); err != nil {
+		err := os.MkdirAll(s.Path(sub), 0o750)
+		if p := s.Diagnose(err); p != nil {
+			return p
+		}
+		if err != nil {
 			return fmt.Errorf("spool %s: %w (check ship.spool_dir and its permissions)", s.Dir, err)
 		}
 	}
