@@ -7,8 +7,10 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -192,6 +194,10 @@ func Check(ctx context.Context, opts Options) (*Result, error) {
 	// Syslog, Alertmanager and the webhook need no disk: a full one must not
 	// silence them too.
 	opts.Notifier.notify(ctx, lines, openForAM(st, fe.evals, now))
+	if errors.Is(err, syscall.EROFS) {
+		return nil, fmt.Errorf("%s (%w); %d notification(s) not written there are tried again at the next run, and were forwarded to syslog, Alertmanager and the webhook where configured",
+			readOnlyAlertsFile(opts.AlertsPath), err, len(lines))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w (fleet_health.alerts_file): %d notification(s) not written there are tried again at the next run, and were forwarded to syslog, Alertmanager and the webhook where configured; free space on its disk, or make fleet_health.alerts_file a file fleet-health check can write",
 			err, len(lines))
@@ -200,6 +206,30 @@ func Check(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+// unitStateDir is all cis490-fleet-health.service may write (StateDirectory=cis490,
+// under ProtectSystem=strict).
+const unitStateDir = "/var/lib/cis490"
+
+// readOnlyAlertsFile says what to do about an alerts file on a read-only file
+// system: under the unit, that is any file outside unitStateDir (issue 11).
+func readOnlyAlertsFile(path string) string {
+	msg := "fleet_health.alerts_file " + path + " is on a read-only file system: "
+	if rel, err := filepath.Rel(unitStateDir, path); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+		return msg + "the unit may write " + unitStateDir + ", so the file system itself is mounted read-only: check `findmnt -T " + path + "`"
+	}
+	// ReadWritePaths= must name a folder that exists: the file's, or the nearest
+	// one above it that Append would create the rest in.
+	dir := filepath.Dir(path)
+	for dir != filepath.Dir(dir) {
+		if _, err := os.Stat(dir); err == nil {
+			break
+		}
+		dir = filepath.Dir(dir)
+	}
+	return msg + "the unit may write only " + unitStateDir + "; add ReadWritePaths=" + dir +
+		" in a drop-in (systemctl edit cis490-fleet-health.service) or move the file"
 }
 
 // Snapshot evaluates the fleet as of opts.Now (zero: the clock's) without touching
