@@ -10,9 +10,13 @@ import (
 	"sort"
 )
 
-// BinaryPath is where every unit runs cis490 from, and where install and the .deb
-// put the binary.
-const BinaryPath = "/usr/bin/cis490"
+const (
+	// BinaryPath is where every unit runs cis490 from, and where install and the .deb
+	// put the binary.
+	BinaryPath = "/usr/bin/cis490"
+	// PackageUnitDir is where the .deb puts these units (.goreleaser.yaml).
+	PackageUnitDir = "/usr/lib/systemd/system"
+)
 
 //go:embed *.service *.timer
 var units embed.FS

@@ -82,6 +82,10 @@ func newInstallRoleCmd(a *app, role install.Role, short, long string) *cobra.Com
 		Short: short,
 		Long: long + `
 
+Units that the cis490 package provides in /usr/lib/systemd/system, as this binary
+embeds them, are left to the package: install writes no copy in /etc/systemd/system
+(one would override the package's upgrades) and removes the copy it wrote earlier.
+
 The paths of the token and of the spool or data folder come from
 /etc/cis490/lab-host.toml when it exists (the file the units read; --config does not
 apply). --root DIR writes everything under DIR and leaves systemd alone (images,

@@ -177,7 +177,10 @@ func newPlan(opts Options) (*plan, error) {
 		if err != nil {
 			return nil, err
 		}
-		s := &fileStep{path: at(filepath.Join(UnitDir, name)), mode: 0o644, data: data}
+		s := &unitStep{
+			file: fileStep{path: at(filepath.Join(UnitDir, name)), mode: 0o644, data: data},
+			pkg:  at(filepath.Join(systemd.PackageUnitDir, name)),
+		}
 		p.unitSteps[name] = s
 		p.steps = append(p.steps, s)
 	}

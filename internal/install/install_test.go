@@ -461,3 +461,100 @@ func TestInstallSystemctlFailure(t *testing.T) {
 	assert.Contains(t, err.Error(), "--root DIR")
 	assert.FileExists(t, filepath.Join(root, "etc/systemd/system/cis490-ship.timer"))
 }
+
+// installPackage puts the units where the .deb does, as `dpkg -i` would.
+func installPackage(t *testing.T, root string, units []string, edit func(name string, data []byte) []byte) {
+	t.Helper()
+	dir := filepath.Join(root, systemd.PackageUnitDir)
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	for _, u := range units {
+		data, err := systemd.Unit(u)
+		require.NoError(t, err)
+		if edit != nil {
+			data = edit(u, data)
+		}
+		require.NoError(t, os.WriteFile(filepath.Join(dir, u), data, 0o644))
+	}
+}
+
+// With the cis490 package installed, its units are in /usr/lib/systemd/system, and a
+// copy in /etc/systemd/system would override the package's next upgrade: install
+// writes none, and removes those it wrote before the package came.
+func TestInstallLeavesUnitsToThePackage(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	sc := newFakeSystemctl()
+	opts := Options{Role: Receiver, Root: root, Binary: fakeBinary(t, "bin"), Systemctl: sc.run}
+	run(t, opts) // before the package: the units are install's, in /etc
+	etc := func(u string) string { return filepath.Join(root, UnitDir, u) }
+	require.FileExists(t, etc("cis490-receiver.service"))
+
+	installPackage(t, root, Receiver.Units, nil)
+	mine := []byte("[Service]\nExecStart=/usr/bin/cis490 serve --log-level debug\n")
+	require.NoError(t, os.WriteFile(etc("cis490-fleet-health.timer"), mine, 0o644))
+	sc.reset()
+	sum, out := run(t, opts)
+
+	for _, u := range []string{"cis490-receiver.service", "cis490-fleet-health.service", "cis490-doctor-check.service", "cis490-doctor-check.timer"} {
+		assert.NoFileExists(t, etc(u))
+		assert.Contains(t, out, "removed       /etc/systemd/system/"+u+"  (provided by the cis490 package in /usr/lib/systemd/system; this copy would hide its upgrades)")
+	}
+	got, err := os.ReadFile(etc("cis490-fleet-health.timer"))
+	require.NoError(t, err)
+	assert.Equal(t, string(mine), string(got), "a unit install did not write is not removed")
+	assert.Contains(t, out, "kept          /etc/systemd/system/cis490-fleet-health.timer  (overrides the cis490 package's unit")
+	assert.Equal(t, 4+1, sum.Changed, out, "4 copies removed, and daemon-reload")
+	assert.Contains(t, sc.calls(), "daemon-reload", "systemd must forget the removed copies")
+	assert.NotContains(t, sc.calls(), "try-restart cis490-receiver.service", "the receiver's unit is the same, only its file moved")
+
+	sc.reset()
+	sum, out = run(t, opts)
+	assert.Zero(t, sum.Changed, out)
+	assert.Contains(t, out, "unchanged     /usr/lib/systemd/system/cis490-receiver.service  (provided by the cis490 package)")
+	assert.NotContains(t, sc.calls(), "daemon-reload")
+}
+
+func TestInstallOverridesAPackageOfOtherUnits(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	// A package older (or newer) than this binary: its units differ, and this binary's
+	// go to /etc, where they override the package's, as before.
+	installPackage(t, root, LabHost.Units, func(_ string, data []byte) []byte { return append(data, "# another version\n"...) })
+	_, out := run(t, Options{Role: LabHost, Root: root, Binary: fakeBinary(t, "bin")})
+	for _, u := range LabHost.Units {
+		want, err := systemd.Unit(u)
+		require.NoError(t, err)
+		got, err := os.ReadFile(filepath.Join(root, UnitDir, u))
+		require.NoError(t, err)
+		assert.Equal(t, string(want), string(got), u)
+		assert.Contains(t, out, "created       /etc/systemd/system/"+u)
+	}
+}
+
+func TestInstallWithThePackageDryRun(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	opts := Options{Role: LabHost, Root: root, Binary: fakeBinary(t, "bin")}
+	run(t, opts)
+	installPackage(t, root, LabHost.Units, nil)
+	before := snapshot(t, root)
+	opts.DryRun = true
+	sum, out := run(t, opts)
+	assert.Equal(t, before, snapshot(t, root))
+	assert.Equal(t, len(LabHost.Units), sum.Changed, out)
+	assert.Contains(t, out, "would remove  /etc/systemd/system/cis490-ship.timer")
+}
+
+// The .deb's postinst starts, after a reinstall, the units that are enabled but not
+// running, and finds them as cis490-receiver.service and every cis490-*.timer
+// (systemd/package_test.go runs it): that must cover all that install enables.
+func TestThePackageStartsWhatInstallEnables(t *testing.T) {
+	t.Parallel()
+	for _, role := range []Role{LabHost, Receiver} {
+		for _, u := range role.Enable {
+			timer, err := filepath.Match("cis490-*.timer", u)
+			require.NoError(t, err)
+			assert.True(t, timer || u == "cis490-receiver.service", "%s enables %s, which postinst would not start", role.Name, u)
+		}
+	}
+}

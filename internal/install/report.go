@@ -15,16 +15,17 @@ type Summary struct {
 // reporter applies steps and prints one line for each: what it did, or what it
 // would do under --dry-run.
 type reporter struct {
-	out     io.Writer
-	dryRun  bool
-	root    string
-	sum     Summary
-	changed map[step]bool
+	out    io.Writer
+	dryRun bool
+	root   string
+	sum    Summary
+	// changed is what each step that changed something did.
+	changed map[step]action
 }
 
 var (
-	doneWords  = map[action]string{unchanged: "unchanged", create: "created", update: "updated", keep: "kept"}
-	dryRunWord = map[action]string{unchanged: "unchanged", create: "would create", update: "would update", keep: "would keep"}
+	doneWords  = map[action]string{unchanged: "unchanged", create: "created", update: "updated", keep: "kept", remove: "removed"}
+	dryRunWord = map[action]string{unchanged: "unchanged", create: "would create", update: "would update", keep: "would keep", remove: "would remove"}
 )
 
 func (r *reporter) header(role string) {
@@ -43,7 +44,7 @@ func (r *reporter) do(s step) error {
 	if err != nil {
 		return err
 	}
-	if c.action == create || c.action == update {
+	if c.action == create || c.action == update || c.action == remove {
 		if !r.dryRun {
 			if err := s.apply(c); err != nil {
 				return fmt.Errorf("%s: %w", c.target, err)
@@ -51,9 +52,9 @@ func (r *reporter) do(s step) error {
 		}
 		r.sum.Changed++
 		if r.changed == nil {
-			r.changed = map[step]bool{}
+			r.changed = map[step]action{}
 		}
-		r.changed[s] = true
+		r.changed[s] = c.action
 	}
 	// Under --root, paths are shown as they will be on the target.
 	target := c.target

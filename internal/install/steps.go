@@ -22,6 +22,7 @@ const (
 	create
 	update
 	keep
+	remove
 )
 
 // change is what a step does, or would do: the action, its target and a few words

@@ -33,7 +33,8 @@ func enableUnits(ctx context.Context, opts Options, p *plan, r *reporter) error 
 	sc := opts.Systemctl
 	reload := false
 	for _, s := range p.unitSteps {
-		reload = reload || r.changed[s]
+		_, changed := r.changed[s]
+		reload = reload || changed
 	}
 	var start, restart []string
 	states := map[string]string{}
@@ -46,9 +47,10 @@ func enableUnits(ctx context.Context, opts Options, p *plan, r *reporter) error 
 		switch {
 		case enabled != "enabled" || !running(active):
 			start = append(start, u)
-		case strings.HasSuffix(u, ".service") && (r.changed[p.binary] || r.changed[p.unitSteps[u]]):
+		case strings.HasSuffix(u, ".service") && (rewritten(r.changed[p.binary]) || rewritten(r.changed[p.unitSteps[u]])):
 			// A timer's next run picks the new binary up by itself; a service
-			// runs the old one until it restarts.
+			// runs the old one until it restarts. A copy removed in favour of the
+			// package's equal unit changes nothing it runs.
 			restart = append(restart, u)
 		default:
 			r.line("unchanged", u, states[u])
@@ -83,6 +85,8 @@ func enableUnits(ctx context.Context, opts Options, p *plan, r *reporter) error 
 	}
 	return nil
 }
+
+func rewritten(a action) bool { return a == create || a == update }
 
 func word(out string) string {
 	if w := strings.TrimSpace(out); w != "" {
