@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/cis490/cis490/internal/config"
@@ -171,6 +172,11 @@ func newPlan(opts Options) (*plan, error) {
 			p.notes = append(p.notes, unitCannotWrite("serve.data_dir", dataDir, StateDir, "cis490-receiver.service cis490-fleet-health.service"))
 		}
 		p.steps = append(p.steps, &dirStep{path: at(dataDir), mode: 0o750})
+		if alerts := cfg.FleetHealth.AlertsFile; alerts != "" && !within(alerts, dataDir) {
+			dir := filepath.Dir(alerts)
+			p.notes = append(p.notes, fmt.Sprintf("fleet_health.alerts_file is %s, but the units may write only %s: create %s and add ReadWritePaths=%s in a drop-in (systemctl edit cis490-fleet-health.service)",
+				alerts, dataDir, dir, dir))
+		}
 	}
 	for _, name := range opts.Role.Units {
 		data, err := systemd.Unit(name)
@@ -231,12 +237,25 @@ func readConfig(root string) (config.Config, bool, error) {
 	if err != nil {
 		return cfg, true, usage("%w (fix it, then run install again)", err)
 	}
-	for key, dir := range map[string]string{"ship.spool_dir": cfg.Ship.SpoolDir, "serve.data_dir": cfg.Serve.DataDir} {
-		if !filepath.IsAbs(dir) {
-			return cfg, true, usage("%s %q in %s must be an absolute path", key, dir, path)
+	for _, p := range []struct {
+		key, path string
+		optional  bool
+	}{
+		{"ship.spool_dir", cfg.Ship.SpoolDir, false},
+		{"serve.data_dir", cfg.Serve.DataDir, false},
+		{"fleet_health.alerts_file", cfg.FleetHealth.AlertsFile, true},
+	} {
+		if !(p.optional && p.path == "") && !filepath.IsAbs(p.path) {
+			return cfg, true, usage("%s %q in %s must be an absolute path", p.key, p.path, path)
 		}
 	}
 	return cfg, true, nil
+}
+
+// within reports whether path is dir or inside it.
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
 // spoolSteps make the spool root's: producers that are not root get outbox/ through

@@ -558,3 +558,48 @@ func TestThePackageStartsWhatInstallEnables(t *testing.T) {
 		}
 	}
 }
+
+// fleet-health writes alerts.jsonl; under ProtectSystem=strict it may write only the
+// data folder, and an alerts file elsewhere would fail at the first alert.
+func TestInstallReceiverSaysWhereAlertsCannotBeWritten(t *testing.T) {
+	t.Parallel()
+	const outside = "fleet_health.alerts_file is /var/log/cis490/alerts.jsonl, but the units may write only %s: " +
+		"create /var/log/cis490 and add ReadWritePaths=/var/log/cis490 in a drop-in (systemctl edit cis490-fleet-health.service)"
+	for _, tc := range []struct {
+		name, config, note string
+	}{
+		{"outside the data folder", "[fleet_health]\nalerts_file = \"/var/log/cis490/alerts.jsonl\"\n", fmt.Sprintf(outside, "/var/lib/cis490")},
+		{"in a folder of the data folder", "[fleet_health]\nalerts_file = \"/var/lib/cis490/alerts/alerts.jsonl\"\n", ""},
+		{"outside a data_dir of its own", "[serve]\ndata_dir = \"/srv/cis490\"\n[fleet_health]\nalerts_file = \"/var/log/cis490/alerts.jsonl\"\n", fmt.Sprintf(outside, "/srv/cis490")},
+		{"in a data_dir of its own", "[serve]\ndata_dir = \"/srv/cis490\"\n[fleet_health]\nalerts_file = \"/srv/cis490/alerts.jsonl\"\n", ""},
+		{"the default, in a data_dir of its own", "[serve]\ndata_dir = \"/srv/cis490\"\n", ""},
+		{"a neighbour that only looks inside", "[fleet_health]\nalerts_file = \"/var/lib/cis490-alerts/alerts.jsonl\"\n", "fleet_health.alerts_file is /var/lib/cis490-alerts/alerts.jsonl"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			root := t.TempDir()
+			cfgPath := filepath.Join(root, "etc/cis490/lab-host.toml")
+			require.NoError(t, os.MkdirAll(filepath.Dir(cfgPath), 0o755))
+			require.NoError(t, os.WriteFile(cfgPath, []byte(tc.config), 0o644))
+			_, out := run(t, Options{Role: Receiver, Root: root, Binary: fakeBinary(t, "bin")})
+			if tc.note == "" {
+				assert.NotContains(t, out, "fleet_health.alerts_file")
+			} else {
+				assert.Contains(t, out, "  note: "+tc.note)
+			}
+		})
+	}
+}
+
+func TestInstallRefusesARelativeAlertsFile(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	cfgPath := filepath.Join(root, "etc/cis490/lab-host.toml")
+	require.NoError(t, os.MkdirAll(filepath.Dir(cfgPath), 0o755))
+	require.NoError(t, os.WriteFile(cfgPath, []byte("[fleet_health]\nalerts_file = \"alerts.jsonl\"\n"), 0o644))
+	_, err := Run(context.Background(), Options{Role: Receiver, Root: root, Binary: fakeBinary(t, "bin"), Out: &bytes.Buffer{}})
+	var ue *UsageError
+	require.ErrorAs(t, err, &ue)
+	assert.Contains(t, err.Error(), `fleet_health.alerts_file "alerts.jsonl" in `)
+	assert.Equal(t, []string{"0755 etc", "0755 etc/cis490", "0644 etc/cis490/lab-host.toml"}, tree(t, root), "nothing written")
+}
