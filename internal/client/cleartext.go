@@ -21,9 +21,12 @@ type CleartextError struct {
 }
 
 func (e *CleartextError) Error() string {
-	return fmt.Sprintf("receiver.url is %s and a token is configured: %v; use %s "+
-		"(the receiver serves it with [serve.tls] cert_file and key_file; receiver.ca_file names the CA that signed its certificate)",
-		e.URL, ErrTokenInClear, e.Use)
+	return e.Summary() + " (the receiver serves https with [serve.tls] cert_file and key_file; receiver.ca_file names the CA that signed its certificate)"
+}
+
+// Summary is the refusal and the URL to use, without how to set the receiver up.
+func (e *CleartextError) Summary() string {
+	return fmt.Sprintf("receiver.url is %s and a token is configured: %v; use %s", e.URL, ErrTokenInClear, e.Use)
 }
 
 func (e *CleartextError) Unwrap() error { return ErrTokenInClear }

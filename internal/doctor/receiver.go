@@ -35,8 +35,9 @@ func (p *probe) reachable(context.Context) Check {
 	var clear *client.CleartextError
 	if errors.As(p.err, &clear) {
 		details["suggested_url"] = clear.Use
-		return failed("cannot set up the connection to the receiver: "+p.err.Error(),
-			fmt.Sprintf("set receiver.url = %q in %s, and serve TLS on the receiver ([serve.tls] cert_file and key_file)", clear.Use, configName(p.cfg.File)), details)
+		return failed(clear.Summary(),
+			fmt.Sprintf("set receiver.url = %q in %s, and serve TLS on the receiver ([serve.tls] cert_file and key_file; receiver.ca_file names the CA that signed its certificate)",
+				clear.Use, configName(p.cfg.File)), details)
 	}
 	if p.err != nil {
 		return failed("cannot set up the connection to the receiver: "+p.err.Error(),
