@@ -43,6 +43,27 @@ func Keys() []Key {
 	return keys
 }
 
+// Tables lists the schema's tables ("log", "serve", "serve.tls", …) in file order, each
+// with its help line; Value is unset. The lab-host.toml(5) page groups Keys by them.
+func Tables() []Key {
+	var tables []Key
+	walk(reflect.ValueOf(shownDefaults()), "", func(name, help string, v reflect.Value) {
+		if v.Kind() == reflect.Struct {
+			tables = append(tables, Key{Name: name, Help: help})
+		}
+	})
+	return tables
+}
+
+// TOML is the key's value as the skeleton writes it ("30d", "512MiB", true).
+func (k Key) TOML() string { return tomlValue(k.Value) }
+
+// Env is the environment variable that overrides the key: CIS490_<SECTION>_<KEY>, the
+// dotted name in capitals with dots as underscores (config.New's replacer).
+func (k Key) Env() string {
+	return config.EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(k.Name, ".", "_"))
+}
+
 // walk visits the fields that are keys (those with a mapstructure tag), a table's
 // plain keys before its sub-tables, as TOML requires.
 func walk(v reflect.Value, prefix string, visit func(name, help string, v reflect.Value)) {
