@@ -26,6 +26,7 @@ import (
 
 	"github.com/gofrs/flock"
 
+	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/fsutil"
 )
 
@@ -46,9 +47,9 @@ const (
 // Bootstrap policies (serve.ca.bootstrap): may a host get a certificate with its token
 // alone?
 const (
-	BootstrapWhenNoneValid = "when-none-valid"
-	BootstrapAlways        = "always"
-	BootstrapNever         = "never"
+	BootstrapWhenNoneValid = config.BootstrapWhenNoneValid
+	BootstrapAlways        = config.BootstrapAlways
+	BootstrapNever         = config.BootstrapNever
 )
 
 // ErrExists is Init's answer when the folder already holds a CA: it is never replaced.

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cis490/cis490/internal/protocol"
+	"github.com/cis490/cis490/internal/config"
 )
 
 // ServerLifetime is how long the Pi's own certificate lasts. The receiver renews it
@@ -48,19 +48,16 @@ func DetectServerNames(fleetName string) []string {
 	return normalizeNames(names)
 }
 
-// ParseServerNames splits serve.ca.server_names (or the --name flags): names and
-// addresses separated by commas or spaces. Each must be a host name or an IP address.
+// ParseServerNames reads serve.ca.server_names or `ca init --name` values: DNS names
+// and IP addresses separated by commas or spaces, checked and normalized.
 func ParseServerNames(list ...string) ([]string, error) {
 	var names []string
 	for _, s := range list {
-		for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
-			if net.ParseIP(f) == nil {
-				if _, ok := protocol.NormalizeHost(f); !ok {
-					return nil, fmt.Errorf("%q is neither a host name nor an IP address", f)
-				}
-			}
-			names = append(names, f)
+		split, err := config.SplitNames(s)
+		if err != nil {
+			return nil, err
 		}
+		names = append(names, split...)
 	}
 	return normalizeNames(names), nil
 }

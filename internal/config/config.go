@@ -60,6 +60,7 @@ type Serve struct {
 	DrainTimeout      time.Duration `mapstructure:"drain_timeout" help:"on SIGTERM, how long uploads in flight may take to finish before they are cut; keep it 10s under the unit's TimeoutStopSec (90s)"`
 	TLS               TLS           `mapstructure:"tls" help:"the receiver's TLS; without cert_file it speaks plain HTTP"`
 	Gate              Gate          `mapstructure:"gate" help:"the version gate: which commits may upload"`
+	CA                CA            `mapstructure:"ca" help:"the lab's CA, when the receiver is one (cis490 ca init: serve.data_dir/ca/)"`
 }
 
 type TLS struct {
@@ -146,6 +147,7 @@ func Default() Config {
 				Refresh:   time.Minute,
 				Unstamped: UnstampedAllow,
 			},
+			CA: CA{Lifetime: 720 * time.Hour, Bootstrap: BootstrapWhenNoneValid},
 		},
 		FleetHealth: FleetHealth{
 			SilentAfter:        30 * time.Minute,

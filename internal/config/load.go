@@ -364,6 +364,7 @@ func (c *Config) check() []error {
 	if c.Serve.DataDir == "" {
 		add(bad("serve.data_dir", "empty"))
 	}
+	problems = append(problems, c.Serve.CA.check()...)
 	if c.Ship.SpoolDir == "" {
 		add(bad("ship.spool_dir", "empty"))
 	}
