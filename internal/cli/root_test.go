@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -133,4 +134,29 @@ func TestConfigErrorFromTheEnvironmentIsAlone(t *testing.T) {
 	assert.Equal(t, ExitUsage, code)
 	assert.Empty(t, out)
 	assert.Equal(t, "cis490: $CIS490_SHIP_RETRIES: bad value for ship.retries: \"abc\" is not a whole number\n", errs)
+}
+
+// cobra's required-flag and flag-group checks run after PersistentPreRun, with
+// untyped errors: they are still usage errors.
+func TestCobraFlagChecksAreUsageErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		setup func(*cobra.Command)
+		args  []string
+	}{
+		{func(c *cobra.Command) { _ = c.MarkFlagRequired("a") }, []string{"--b", "1"}},
+		{func(c *cobra.Command) { c.MarkFlagsOneRequired("a", "b") }, nil},
+		{func(c *cobra.Command) { c.MarkFlagsMutuallyExclusive("a", "b") }, []string{"--a", "1", "--b", "1"}},
+		{func(c *cobra.Command) { c.MarkFlagsRequiredTogether("a", "b") }, []string{"--a", "1"}},
+	} {
+		c := &cobra.Command{Use: "x", RunE: func(*cobra.Command, []string) error { return nil }, SilenceErrors: true, SilenceUsage: true}
+		c.Flags().String("a", "", "")
+		c.Flags().String("b", "", "")
+		tc.setup(c)
+		c.SetArgs(tc.args)
+		err := c.Execute()
+		require.Error(t, err, tc.args)
+		assert.True(t, isFlagCheck(err), err.Error())
+	}
+	assert.False(t, isFlagCheck(errors.New("config /etc/cis490/lab-host.toml: bad value for ship.retries")))
 }
