@@ -82,14 +82,14 @@ func TestReceiverStopsRestartingOnAConfigError(t *testing.T) {
 	assert.Equal(t, "on-failure", one(t, d, "Service", "Restart"))
 	assert.Equal(t, []string{"2"}, d["Service"]["RestartPreventExitStatus"], "serve exits 2 for a configuration error")
 
-	restartSec := seconds(t, one(t, d, "Service", "RestartSec"))
+	restartDelay := seconds(t, one(t, d, "Service", "RestartSec"))
 	interval := seconds(t, one(t, d, "Unit", "StartLimitIntervalSec"))
 	burst, err := strconv.Atoi(one(t, d, "Unit", "StartLimitBurst"))
 	require.NoError(t, err)
 	// systemd's default (5 starts in 10 s) never triggers with RestartSec=5s: only
 	// two starts fit in the window. The limit must let burst starts fit in it.
-	assert.Greater(t, interval, time.Duration(burst)*restartSec,
-		"StartLimitBurst=%d starts %s apart must fit in StartLimitIntervalSec=%s, or a crash loop never ends", burst, restartSec, interval)
+	assert.Greater(t, interval, time.Duration(burst)*restartDelay,
+		"StartLimitBurst=%d starts %s apart must fit in StartLimitIntervalSec=%s, or a crash loop never ends", burst, restartDelay, interval)
 	assert.GreaterOrEqual(t, burst, 3, "a receiver crashing once or twice keeps being restarted")
 }
 
