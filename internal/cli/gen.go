@@ -310,8 +310,9 @@ func configManPage() []byte {
 	var b strings.Builder
 	manTitle(&b, "lab-host.toml", "5")
 	b.WriteString(".SH NAME\n" + roffEscape("lab-host.toml - the configuration of every cis490 command") + "\n")
-	b.WriteString(".SH SYNOPSIS\n.nf\n" + roffEscape(strings.Join(config.SearchPaths()[:1], "\n")) + "\n" +
-		roffEscape("$XDG_CONFIG_HOME/cis490/"+config.FileName) + "\n.fi\n")
+	// The system's path, and the user's as a variable: gen's own would differ by machine.
+	userFile := "$XDG_CONFIG_HOME/cis490/" + config.FileName
+	b.WriteString(".SH SYNOPSIS\n.nf\n" + roffEscape(config.SearchPaths()[0]) + "\n" + roffEscape(userFile) + "\n.fi\n")
 	b.WriteString(".SH DESCRIPTION\n")
 	roffText(&b, `One TOML file configures every cis490 command, on the lab hosts and on the receiver
 alike: each command reads the sections it needs. No file at all is fine: the defaults
@@ -373,7 +374,7 @@ table [serve.tls] is written under that header, or as serve.tls.<key> in message
 	b.WriteString(".SH FILES\n")
 	roffText(&b, "The configuration file is the first of:")
 	search := []string{"--config PATH (it must exist)", "$" + config.EnvConfig + " (it must exist)"}
-	search = append(search, config.SearchPaths()[0], "$XDG_CONFIG_HOME/cis490/"+config.FileName)
+	search = append(search, config.SearchPaths()[0], userFile)
 	b.WriteString(".RS\n.nf\n")
 	for i, p := range search {
 		b.WriteString(roffEscape(fmt.Sprintf("%d. %s", i+1, p)) + "\n")
