@@ -14,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cis490/cis490/internal/testutil"
 )
 
 // SPEC §3.1: the client never sends a bearer token over plain http:// to an address
@@ -83,22 +85,6 @@ func TestAllowsLoopbackHTTPOrNoTokenOrHTTPS(t *testing.T) {
 	}
 }
 
-// nonLoopbackAddr is an address of this machine that is not loopback, to listen on:
-// the client must refuse it although it is reachable.
-func nonLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	addrs, err := net.InterfaceAddrs()
-	require.NoError(t, err)
-	for _, a := range addrs {
-		ipn, ok := a.(*net.IPNet)
-		if ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() && !ipn.IP.IsLinkLocalUnicast() {
-			return ipn.IP.String()
-		}
-	}
-	t.Skip("this machine has no IPv4 address but loopback's to listen on")
-	return ""
-}
-
 // noConnectionBut proves that nothing connected to ln before this call: it connects
 // once itself and accepts one connection, which must be its own (the kernel's accept
 // queue is first in, first out).
@@ -115,7 +101,7 @@ func noConnectionBut(t *testing.T, ln net.Listener) {
 
 func TestRefusesBeforeDialling(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", net.JoinHostPort(nonLoopbackAddr(t), "0"))
+	ln, err := net.Listen("tcp", net.JoinHostPort(testutil.NonLoopbackIPv4(t), "0"))
 	require.NoError(t, err)
 	defer ln.Close()
 	cfg := testConfig(t, "")
@@ -130,7 +116,7 @@ func TestRefusesBeforeDialling(t *testing.T) {
 // it is not followed, and not retried.
 func TestDoesNotFollowARedirectThatWouldSendTheTokenInClear(t *testing.T) {
 	t.Parallel()
-	ip := nonLoopbackAddr(t)
+	ip := testutil.NonLoopbackIPv4(t)
 	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	require.NoError(t, err)
 	defer ln.Close()

@@ -8,25 +8,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cis490/cis490/internal/testutil"
 )
 
 // SPEC §3.1: the client never sends a bearer token over plain http:// to an address
 // that is not loopback. ship and health ship refuse before connecting, say which URL
 // to use, and exit non-zero.
-
-// nonLoopbackIP is an IPv4 address of this machine that is not loopback.
-func nonLoopbackIP(t *testing.T) string {
-	t.Helper()
-	addrs, err := net.InterfaceAddrs()
-	require.NoError(t, err)
-	for _, a := range addrs {
-		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() && !ipn.IP.IsLinkLocalUnicast() {
-			return ipn.IP.String()
-		}
-	}
-	t.Skip("this machine has no IPv4 address but loopback's to listen on")
-	return ""
-}
 
 // acceptedNothingBefore proves nothing connected to ln so far: it connects once
 // itself and accepts one connection, which must be its own (the accept queue is
@@ -46,7 +34,7 @@ func TestShipAndHealthShipRefuseToSendTheTokenInClear(t *testing.T) {
 	t.Parallel()
 	// A listener on this machine's own non-loopback address: reachable, so a client
 	// that did not refuse would connect to it.
-	ln, err := net.Listen("tcp", net.JoinHostPort(nonLoopbackIP(t), "0"))
+	ln, err := net.Listen("tcp", net.JoinHostPort(testutil.NonLoopbackIPv4(t), "0"))
 	require.NoError(t, err)
 	defer ln.Close()
 	url := "http://" + ln.Addr().String()
