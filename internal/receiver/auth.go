@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/cis490/cis490/internal/ca"
 	"github.com/cis490/cis490/internal/protocol"
 )
 
@@ -67,6 +68,16 @@ func (s *Server) authenticated(next http.Handler) http.Handler {
 			rec.Error = refusedNoCertificate
 			return
 		}
+		if serial, revoked := s.revokedCert(r); revoked {
+			// The handshake refuses a revoked serial; a connection made before the
+			// revocation is refused here, on its next request.
+			if host, ok := certHost(r, claimed); ok {
+				rec.Host = host
+			}
+			fail(w, r, http.StatusForbidden, codeForbidden, "the client certificate (serial "+serial+") is revoked:"+
+				" `cis490 cert renew` on the host gets a new one, as serve.ca.bootstrap allows")
+			return
+		}
 		c, status, msg := s.identify(r, claimed)
 		if status != 0 {
 			if status == http.StatusUnauthorized {
@@ -106,8 +117,8 @@ func (s *Server) needsClientCert(r *http.Request) bool {
 // certOptional lists the /v1 routes, by mux pattern, that take no client certificate
 // under mTLS (SPEC §3.1); every other /v1 route, wrong method or unknown path needs
 // one. /healthz (the Pi's own probe asks it without one) and the fleet page are
-// served outside authenticated and never ask. POST /v1/certs/{host} belongs here when
-// it exists: a host whose certificate expired renews it with its token.
+// served outside authenticated and never ask. POST /v1/certs/{host}: a host whose
+// certificate expired renews it with its token (postCert).
 func certOptional(r *http.Request) bool {
 	switch r.Pattern {
 	case "POST /v1/certs/{host}":
@@ -171,4 +182,14 @@ func certHost(r *http.Request, claimed string) (string, bool) {
 	}
 	h := certName(cert)
 	return h, h != ""
+}
+
+// revokedCert says whether the request's verified client certificate is revoked by
+// the receiver's CA (none without data_dir/ca/), and its serial.
+func (s *Server) revokedCert(r *http.Request) (string, bool) {
+	if s.ca == nil || r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
+		return "", false
+	}
+	leaf := r.TLS.VerifiedChains[0][0]
+	return ca.SerialString(leaf.SerialNumber), s.ca.Revoked(leaf.SerialNumber)
 }

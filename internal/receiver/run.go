@@ -18,6 +18,7 @@ import (
 	"github.com/gofrs/flock"
 	"github.com/rs/zerolog"
 
+	"github.com/cis490/cis490/internal/ca"
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/gate"
 	"github.com/cis490/cis490/internal/index"
@@ -40,6 +41,10 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, ready func(
 		return err
 	}
 	defer data.close(log)
+	authority, err := openCA(ctx, sc, v, log)
+	if err != nil {
+		return err
+	}
 	g, stopGate := startGate(ctx, sc.Gate, log)
 	defer stopGate()
 
@@ -51,7 +56,7 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, ready func(
 	conns := newConnLimiter(sc.MaxConnections)
 	refusals := newTLSRefusals(data.index, metrics, log, nil)
 	srv := New(Options{Config: sc, Store: data.store, Index: data.index, Gate: g, Tokens: v.tokens, Logger: log, Metrics: metrics,
-		Fleet: FleetOptions{Host: cfg.Host, Config: cfg.FleetHealth, AlertsPath: cfg.AlertsPath()}})
+		Fleet: FleetOptions{Host: cfg.Host, Config: cfg.FleetHealth, AlertsPath: cfg.AlertsPath()}, CA: authority})
 	httpSrv := &http.Server{
 		Handler: srv.Handler(),
 		// No ReadTimeout: uploads may take as long as they keep sending (see
@@ -76,9 +81,13 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, ready func(
 
 // checked is what validate made of the configuration.
 type checked struct {
-	addr   string
-	tokens *tokens.Store // nil: open mode
-	tls    *tls.Config   // nil: plain HTTP
+	addr       string
+	tokens     *tokens.Store // nil: open mode
+	tls        *tls.Config   // nil: plain HTTP
+	serverCert *serverCert   // the certificate tls serves, reloaded when it changes
+	// clock is the CA's: time.Now unless $CIS490_TEST_CLOCK_OFFSET moves it.
+	clock       func() time.Time
+	clockOffset time.Duration
 }
 
 // validate checks everything the configuration names before the data folder is
@@ -89,12 +98,15 @@ func validate(sc config.Serve, log zerolog.Logger) (checked, error) {
 	if err := checkLimits(sc); err != nil {
 		return v, &ConfigError{err}
 	}
+	var err error
+	if v.clock, v.clockOffset, err = ca.ClockFromEnv(); err != nil {
+		return v, &ConfigError{err}
+	}
 	if sc.TokensFile == "" && !isLoopback(v.addr) {
 		return v, &ConfigError{fmt.Errorf("refusing to listen on %s without serve.tokens_file: anyone on the network could upload."+
 			" Mint tokens with `cis490 token new --host NAME` and set serve.tokens_file, or listen on 127.0.0.1", v.addr)}
 	}
 	if sc.TokensFile != "" {
-		var err error
 		if v.tokens, err = tokens.OpenStore(sc.TokensFile, log); err != nil {
 			return v, &ConfigError{fmt.Errorf("serve.tokens_file: %w", err)}
 		}
@@ -103,8 +115,7 @@ func validate(sc config.Serve, log zerolog.Logger) (checked, error) {
 		return v, &ConfigError{err}
 	}
 	if sc.TLS.CertFile != "" {
-		var err error
-		if v.tls, err = serverTLS(sc.TLS); err != nil {
+		if v.tls, v.serverCert, err = serverTLS(sc.TLS, log); err != nil {
 			return v, &ConfigError{err}
 		}
 	}
@@ -349,20 +360,23 @@ func listen(addr string, tlsCfg *tls.Config, conns *connLimiter) (net.Listener, 
 	return tls.NewListener(ln, tlsCfg), nil
 }
 
-func serverTLS(tc config.TLS) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(tc.CertFile, tc.KeyFile)
+// serverTLS is the receiver's TLS configuration: its certificate loaded per
+// handshake (serverCert), client certificates verified when given. When the receiver
+// is the lab's CA, openCA adds the revocation check.
+func serverTLS(tc config.TLS, log zerolog.Logger) (*tls.Config, *serverCert, error) {
+	cert, err := loadServerCert(tc.CertFile, tc.KeyFile, log)
 	if err != nil {
-		return nil, fmt.Errorf("serve.tls cert_file %s / key_file %s: %w", tc.CertFile, tc.KeyFile, err)
+		return nil, nil, err
 	}
-	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	cfg := &tls.Config{GetCertificate: cert.get, MinVersion: tls.VersionTLS12}
 	if tc.ClientCAFile != "" {
 		pem, err := os.ReadFile(tc.ClientCAFile)
 		if err != nil {
-			return nil, fmt.Errorf("serve.tls.client_ca_file: %w", err)
+			return nil, nil, fmt.Errorf("serve.tls.client_ca_file: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("serve.tls.client_ca_file %s: no PEM certificate in it", tc.ClientCAFile)
+			return nil, nil, fmt.Errorf("serve.tls.client_ca_file %s: no PEM certificate in it", tc.ClientCAFile)
 		}
 		cfg.ClientAuth = tls.VerifyClientCertIfGiven
 		cfg.ClientCAs = pool
@@ -372,7 +386,7 @@ func serverTLS(tc config.TLS) (*tls.Config, error) {
 		// takes none (SPEC §3.1), so the routes that need one refuse a request without
 		// it (needsClientCert).
 	}
-	return cfg, nil
+	return cfg, cert, nil
 }
 
 func isLoopback(addr string) bool {

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/rs/zerolog/hlog"
 
+	"github.com/cis490/cis490/internal/ca"
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/gate"
 	"github.com/cis490/cis490/internal/index"
@@ -40,6 +41,8 @@ type Options struct {
 	StallTimeout time.Duration
 	// Fleet is where fleet health keeps its output (GET /v1/alerts, /v1/fleet).
 	Fleet FleetOptions
+	// CA is data_dir/ca/ when the receiver is the lab's CA; nil: it issues nothing.
+	CA *ca.CA
 	// LimitWait is how long an upload over serve.max_uploads or max_uploads_per_host
 	// waits for a slot before it is answered 503; 0 means one second.
 	LimitWait time.Duration
@@ -64,6 +67,7 @@ type Server struct {
 	draining     atomic.Bool
 	fleet        FleetOptions
 	fleetView    *fleetCache // GET /v1/fleet's latest evaluation (fleetcache.go)
+	ca           *ca.CA
 
 	uploads        *uploadLimiter
 	minBodyRate    int64
@@ -87,6 +91,7 @@ func New(opts Options) *Server {
 		now:          opts.Now,
 		stallTimeout: opts.StallTimeout,
 		fleet:        opts.Fleet,
+		ca:           opts.CA,
 
 		minBodyRate:    opts.MinBodyRate,
 		bodyRateWindow: opts.BodyRateWindow,
@@ -140,6 +145,7 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/v1/silences", "silences", s.listSilences, false},
 		{http.MethodPost, "/v1/silences", "silences", s.postSilence, false},
 		{http.MethodDelete, "/v1/silences/{id}", "silences", s.deleteSilence, false},
+		{http.MethodPost, "/v1/certs/{host}", "certs", s.postCert, false},
 	}
 }
 

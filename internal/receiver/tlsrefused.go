@@ -12,16 +12,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/cis490/cis490/internal/ca"
 	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/protocol"
 )
 
 // Why the receiver refused a client's TLS handshake: the "error" of its index line
-// (SPEC §3.4) and the reason label of cis490_tls_refused_total. "revoked" is the
-// contract's too, for when the receiver refuses revoked serials (SPEC §4.6).
+// (SPEC §3.4) and the reason label of cis490_tls_refused_total.
 const (
 	refusedUnknownCA = "unknown_ca"
 	refusedExpired   = "expired"
+	refusedRevoked   = "revoked" // a serial revoked by the receiver's CA (SPEC §4.6): checkRevoked
 	refusedBadUsage  = "bad_usage"
 	refusedOther     = "other"
 )
@@ -74,7 +75,7 @@ func newTLSRefusals(idx *index.Writer, m *Metrics, log zerolog.Logger, now func(
 		}, []string{"reason"}),
 		limit: newRefusalLimiter(refusalWindow, maxRefusalKeys),
 	}
-	for _, reason := range []string{refusedUnknownCA, refusedExpired, refusedBadUsage, refusedOther} {
+	for _, reason := range []string{refusedUnknownCA, refusedExpired, refusedRevoked, refusedBadUsage, refusedOther} {
 		r.refused.WithLabelValues(reason) // shown at 0 before the first refusal
 	}
 	m.reg.MustRegister(r.refused)
@@ -129,6 +130,9 @@ func (r *tlsRefusals) record(remote net.Addr, err error) {
 // speaks something else or hangs up): those are not the client certificate's fault,
 // and http.Server logs them.
 func classifyRefusal(err error) (reason string, leaf *x509.Certificate, ok bool) {
+	if rev, isRev := errors.AsType[*revokedError](err); isRev {
+		return refusedRevoked, rev.leaf, true
+	}
 	if verr, isVerr := errors.AsType[*tls.CertificateVerificationError](err); isVerr {
 		if len(verr.UnverifiedCertificates) > 0 {
 			leaf = verr.UnverifiedCertificates[0]
@@ -235,4 +239,28 @@ func (l *refusalLimiter) prune(now time.Time) {
 		}
 	}
 	l.pruned = now
+}
+
+// revokedError is checkRevoked's refusal of a handshake.
+type revokedError struct{ leaf *x509.Certificate }
+
+func (e *revokedError) Error() string {
+	return "tls: client certificate serial " + ca.SerialString(e.leaf.SerialNumber) + " is revoked"
+}
+
+// checkRevoked is the TLS configuration's VerifyConnection when the receiver is the
+// lab's CA: a certificate crypto/tls verified is refused when its serial is revoked.
+// VerifyConnection, not VerifyPeerCertificate, because it also runs on resumed
+// sessions, which would otherwise outlive a revocation. It sends the alert
+// bad_certificate; the index line says "revoked".
+func checkRevoked(c *ca.CA) func(tls.ConnectionState) error {
+	return func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return nil
+		}
+		if leaf := cs.PeerCertificates[0]; c.Revoked(leaf.SerialNumber) {
+			return &revokedError{leaf: leaf}
+		}
+		return nil
+	}
 }

@@ -64,7 +64,7 @@ func newRefusingServer(t *testing.T) *refusingServer {
 	s := &refusingServer{ca: testpki.NewCA(t, "fleet"), index: filepath.Join(t.TempDir(), "index"),
 		metrics: NewMetrics(nil, nil), clock: &refusalClock{at: refusedT0}, closed: make(chan string, 64)}
 	server := s.ca.Server("receiver")
-	cfg, err := serverTLS(config.TLS{CertFile: server.CertFile, KeyFile: server.KeyFile, ClientCAFile: s.ca.CertPEM})
+	cfg, _, err := serverTLS(config.TLS{CertFile: server.CertFile, KeyFile: server.KeyFile, ClientCAFile: s.ca.CertPEM}, zerolog.Nop())
 	require.NoError(t, err)
 	idx, err := index.OpenWriter(s.index)
 	require.NoError(t, err)
