@@ -212,7 +212,9 @@ func Main(ctx context.Context, args []string, streams Streams) int {
 		code, hint = ExitUsage, true
 	}
 	if msg := strings.TrimRight(err.Error(), "\n"); msg != "" {
-		fmt.Fprintf(streams.Err, "cis490: %s\n", msg)
+		// Under systemd each line is a journal entry of its own: each says it is an error.
+		prefix := logging.Prefix(streams.Err, zerolog.ErrorLevel)
+		fmt.Fprintf(streams.Err, "%scis490: %s\n", prefix, strings.ReplaceAll(msg, "\n", "\n"+prefix))
 		if hint && strings.Contains(msg, "\n") {
 			fmt.Fprintln(streams.Err)
 		}

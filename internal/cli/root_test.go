@@ -1,10 +1,14 @@
 package cli
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/spf13/cobra"
@@ -159,4 +163,29 @@ func TestCobraFlagChecksAreUsageErrors(t *testing.T) {
 		assert.True(t, isFlagCheck(err), err.Error())
 	}
 	assert.False(t, isFlagCheck(errors.New("config /etc/cis490/lab-host.toml: bad value for ship.retries")))
+}
+
+// Under systemd, cis490's last words are an error in the journal, not info: each line
+// starts with "<3>" when standard error is the journal's stream (issue 11 bug 4), and
+// with nothing anywhere else.
+func TestLastWordsCarryTheErrorPriorityInTheJournal(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	require.NoError(t, err)
+	defer f.Close()
+	fi, err := f.Stat()
+	require.NoError(t, err)
+	st := fi.Sys().(*syscall.Stat_t)
+	t.Setenv("CIS490_SHIP_RETRIES", "abc")
+	cfg := filepath.Join(t.TempDir(), "lab-host.toml")
+	require.NoError(t, os.WriteFile(cfg, nil, 0o600))
+
+	t.Setenv("JOURNAL_STREAM", fmt.Sprintf("%d:%d", st.Dev, st.Ino))
+	code := Main(context.Background(), []string{"ship", "--config", cfg}, Streams{In: strings.NewReader(""), Out: io.Discard, Err: f})
+	assert.Equal(t, ExitUsage, code)
+	b, err := os.ReadFile(f.Name())
+	require.NoError(t, err)
+	assert.Equal(t, "<3>cis490: $CIS490_SHIP_RETRIES: bad value for ship.retries: \"abc\" is not a whole number\n", string(b))
+
+	_, _, errs := runCLI(t, "", "ship", "--config", cfg) // a buffer is never the journal
+	assert.True(t, strings.HasPrefix(errs, "cis490: "), errs)
 }

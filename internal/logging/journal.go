@@ -87,3 +87,14 @@ func consoleLines(p []byte) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
+
+// Prefix is what a line of level l written straight to w (not through a logger) must
+// start with for the journal to store its priority: "<3>" for an error when w is the
+// journal's stream, "" anywhere else. cis490's last words, "cis490: <error>", use it,
+// so that `journalctl -p err` finds a unit's configuration error.
+func Prefix(w io.Writer, l zerolog.Level) string {
+	if isJournalStream(w) {
+		return priority[l]
+	}
+	return ""
+}
