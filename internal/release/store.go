@@ -33,11 +33,11 @@ import (
 
 // Errors Put returns, each an HTTP status for the receiver.
 var (
-	ErrBadUpload  = errors.New("bad release upload")                                 // 400
-	ErrNotAllowed = errors.New("the version gate does not allow this commit")          // 409
+	ErrBadUpload  = errors.New("bad release upload")                                  // 400
+	ErrNotAllowed = errors.New("the version gate does not allow this commit")         // 409
 	ErrConflict   = errors.New("another release of this commit is already published") // 409
-	ErrDigest     = errors.New("a binary does not match the manifest")                 // 422
-	ErrNoSpace    = errors.New("not enough free disk space")                           // 507
+	ErrDigest     = errors.New("a binary does not match the manifest")                // 422
+	ErrNoSpace    = errors.New("not enough free disk space")                          // 507
 )
 
 // Store is data_dir/releases.

@@ -204,9 +204,9 @@ func TestPutRefusesBadUploads(t *testing.T) {
 			}
 			return h, d
 		}), want: ErrBadUpload, message: "must be first"},
-		"cut off":            {body: body[:len(body)/2], want: ErrBadUpload},
-		"not tar":            {body: []byte(strings.Repeat("hello ", 200)), want: ErrBadUpload},
-		"another commit":     {body: body, commit: strings.Repeat("f", 40), want: ErrBadUpload, message: "the path names"},
+		"cut off":             {body: body[:len(body)/2], want: ErrBadUpload},
+		"not tar":             {body: []byte(strings.Repeat("hello ", 200)), want: ErrBadUpload},
+		"another commit":      {body: body, commit: strings.Repeat("f", 40), want: ErrBadUpload, message: "the path names"},
 		"refused by the gate": {body: body, opts: PutOptions{Allowed: func(string) bool { return false }}, want: ErrNotAllowed},
 		"no room": {body: body, opts: PutOptions{CheckFree: func(n int64) error {
 			return fmt.Errorf("%w: need %d", ErrNoSpace, n)

@@ -12,10 +12,10 @@ import (
 // Upload is a signed dist folder, ready to be sent: the manifest and signature as
 // signed, and each target's file on this machine.
 type Upload struct {
-	Manifest  Manifest
-	Raw, Sig  []byte
-	Paths     map[string]string // target file name → path here
-	Dir       string
+	Manifest Manifest
+	Raw, Sig []byte
+	Paths    map[string]string // target file name → path here
+	Dir      string
 }
 
 // LoadUpload reads the manifest and signature `release sign` wrote in dir and finds
