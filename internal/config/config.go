@@ -18,6 +18,7 @@ type Config struct {
 	Serve       Serve       `mapstructure:"serve" help:"the receiver, cis490 serve (on the Pi)"`
 	FleetHealth FleetHealth `mapstructure:"fleet_health" help:"cis490 fleet-health check (on the Pi): which hosts are silent or failing"`
 	Doctor      Doctor      `mapstructure:"doctor" help:"cis490 doctor, the host's self-check"`
+	Update      Update      `mapstructure:"update" help:"cis490 update (cis490-autoupdate.timer): which signed releases this host runs"`
 
 	// File is the configuration file that was loaded, "" when defaults alone apply.
 	File string `mapstructure:"-"`
@@ -61,6 +62,7 @@ type Serve struct {
 	TLS               TLS           `mapstructure:"tls" help:"the receiver's TLS; without cert_file it speaks plain HTTP"`
 	Gate              Gate          `mapstructure:"gate" help:"the version gate: which commits may upload"`
 	CA                CA            `mapstructure:"ca" help:"the lab's CA, when the receiver is one (cis490 ca init: serve.data_dir/ca/)"`
+	Update            ServeUpdate   `mapstructure:"update" help:"releases published to this receiver (cis490 release publish)"`
 }
 
 type TLS struct {
@@ -163,6 +165,7 @@ func Default() Config {
 			PushTimeout:        10 * time.Second,
 		},
 		Doctor: Doctor{Timeout: 10 * time.Second},
+		Update: Update{StateDir: defaultUpdateDir()},
 	}
 }
 

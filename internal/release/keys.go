@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"aead.dev/minisign"
 	"github.com/google/renameio/v2"
@@ -272,4 +273,10 @@ func scryptParams(ops, mem uint64) (n, r, p int) {
 		p = maxRP / r
 	}
 	return n, r, p
+}
+
+// ParseKeyList reads a list of public keys separated by commas or white space, as
+// update.public_keys and serve.update.public_keys hold them.
+func ParseKeyList(list string) (Keys, error) {
+	return ParseKeys(strings.FieldsFunc(list, func(r rune) bool { return r == ',' || unicode.IsSpace(r) }))
 }

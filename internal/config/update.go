@@ -1,0 +1,56 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+
+	"github.com/cis490/cis490/internal/release"
+)
+
+// Update is [update] on a lab host: the keys a release must be signed by for `cis490
+// update` to run it, and where it keeps its state (SPEC §4.5).
+type Update struct {
+	PublicKeys string `mapstructure:"public_keys" help:"minisign public keys (cis490 release keygen prints one) a release must be signed by, separated by commas or spaces; any one will do, so add the new key before signing with it; empty turns autoupdate off"`
+	StateDir   string `mapstructure:"state_dir" help:"where cis490 update keeps its lock, its state file (last result, last seq applied) and the previous binary for rollback"`
+}
+
+// ServeUpdate is [serve.update]: the keys a published release must be signed by.
+type ServeUpdate struct {
+	PublicKeys string `mapstructure:"public_keys" help:"minisign public keys a release must be signed by to be published here (cis490 release publish), separated by commas or spaces; empty refuses every release"`
+}
+
+// Keys are the public keys of update.public_keys.
+func (u Update) Keys() (release.Keys, error) { return release.ParseKeyList(u.PublicKeys) }
+
+// Keys are the public keys of serve.update.public_keys.
+func (u ServeUpdate) Keys() (release.Keys, error) { return release.ParseKeyList(u.PublicKeys) }
+
+// defaultUpdateDir is /var/lib/cis490/update as root (the autoupdate service and
+// doctor-check read the same folder), else the XDG state folder's cis490/update.
+func defaultUpdateDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/cis490/update"
+	}
+	if dir := os.Getenv("XDG_STATE_HOME"); dir != "" {
+		return filepath.Join(dir, "cis490", "update")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "cis490-update")
+	}
+	return filepath.Join(home, ".local", "state", "cis490", "update")
+}
+
+func (c Config) checkUpdate() []error {
+	var problems []error
+	if _, err := c.Update.Keys(); err != nil {
+		problems = append(problems, bad("update.public_keys", "%v", err))
+	}
+	if _, err := c.Serve.Update.Keys(); err != nil {
+		problems = append(problems, bad("serve.update.public_keys", "%v", err))
+	}
+	if c.Update.StateDir == "" {
+		problems = append(problems, bad("update.state_dir", "empty"))
+	}
+	return problems
+}
