@@ -31,7 +31,7 @@ func sentNone(verdict error) bool {
 func checkClientCert(cfg config.Config, now time.Time, verdict func() error) Check {
 	rc := cfg.Receiver
 	details := map[string]any{"cert_file": rc.CertFile, "key_file": rc.KeyFile}
-	issue := "issue this host a certificate signed by the fleet CA with CN " + cfg.Host +
+	issue := "run `cis490 cert renew` when the receiver is the lab's CA; else issue this host a certificate signed by the fleet CA with CN " + cfg.Host +
 		" and put it and its key in receiver.cert_file and key_file"
 	switch {
 	case rc.CertFile == "" && rc.KeyFile == "" && verdict != nil && sentNone(verdict()):
@@ -80,9 +80,11 @@ func checkClientCert(cfg config.Config, now time.Time, verdict func() error) Che
 			}
 		}
 	}
-	if left < certWarnBefore {
-		return warned(fmt.Sprintf("the certificate expires in %s, on %s", roughly(left), day(leaf.NotAfter)),
-			"renew it before "+day(leaf.NotAfter)+": "+issue, details)
+	// A third of its lifetime is when cert renew renews it (twice a day, from
+	// cis490-cert-fetch.timer): a certificate still under it was not renewed.
+	if lifetime := leaf.NotAfter.Sub(leaf.NotBefore); left < lifetime/3 {
+		return warned(fmt.Sprintf("the certificate expires in %s, on %s (under a third of its %s left)", roughly(left), day(leaf.NotAfter), roughly(lifetime)),
+			"renew it before "+day(leaf.NotAfter)+": "+issue+"; if cis490-cert-fetch.timer runs, `journalctl -u cis490-cert-fetch` says why it did not", details)
 	}
 	return ok(fmt.Sprintf("issued to %s, valid until %s", cfg.Host, day(leaf.NotAfter)), details)
 }

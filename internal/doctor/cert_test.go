@@ -2,8 +2,12 @@ package doctor
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"io"
 	"log"
@@ -19,6 +23,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cis490/cis490/internal/ca"
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/receiver"
 	"github.com/cis490/cis490/internal/testpki"
@@ -32,11 +37,14 @@ func TestCheckClientCert(t *testing.T) {
 	// (its own folder).
 	good := testpki.NewCA(t, "fleet").ClientExpiring("lab-07", issued.Add(365*24*time.Hour))
 	other := testpki.NewCA(t, "fleet").Client("lab-99")
-	soon := testpki.NewCA(t, "fleet").ClientExpiring("lab-07", issued.Add(7*24*time.Hour))
 	expired := testpki.NewCA(t, "fleet").ClientExpiring("lab-07", issued.Add(-time.Hour))
 	tomorrow := testpki.NewCA(t, "fleet").Client("lab-07") // testpki's default: valid for a day
 	now := time.Now()                                      // after issuing, so that "a day" has begun to run out
 	missing := filepath.Join(t.TempDir(), "lab-07.pem")
+	// 30-day certificates from the lab's CA, issued 19 and 21 days ago: a third of
+	// their lifetime is 10 days, when cert renew renews them.
+	thirdLeft := issueAged(t, "lab-07", 21*24*time.Hour)
+	moreLeft := issueAged(t, "lab-07", 19*24*time.Hour)
 
 	for _, tc := range []struct {
 		name          string
@@ -50,9 +58,11 @@ func TestCheckClientCert(t *testing.T) {
 		{"missing file", missing, good.KeyFile, Fail, "cannot read receiver.cert_file", "signed by the fleet CA with CN lab-07"},
 		{"key of another certificate", good.CertFile, other.KeyFile, Fail, "not a certificate and its key", "CN lab-07"},
 		{"issued to another host", other.CertFile, other.KeyFile, Fail, "issued to CN lab-99 (DNS lab-99), not to this host (lab-07)", "CN lab-07"},
-		{"expired", expired.CertFile, expired.KeyFile, Fail, "expired on " + day(issued.Add(-time.Hour)), "renew it"},
-		{"expires tomorrow", tomorrow.CertFile, tomorrow.KeyFile, Warn, "expires in 23h", "renew it before"},
-		{"expires within two weeks", soon.CertFile, soon.KeyFile, Warn, "expires in 6 days", "renew it before " + day(issued.Add(7*24*time.Hour))},
+		{"expired", expired.CertFile, expired.KeyFile, Fail, "expired on " + day(issued.Add(-time.Hour)), "renew it: run `cis490 cert renew`"},
+		{"a day-long certificate with most of it left", tomorrow.CertFile, tomorrow.KeyFile, OK, "issued to lab-07", ""},
+		{"more than a third of its lifetime left", moreLeft.cert, moreLeft.key, OK, "issued to lab-07", ""},
+		{"a third of its lifetime left", thirdLeft.cert, thirdLeft.key, Warn, "expires in 8 days, on " + day(thirdLeft.notAfter) + " (under a third of its 30 days left)",
+			"renew it before " + day(thirdLeft.notAfter) + ": run `cis490 cert renew`"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := config.Config{Host: "lab-07", Receiver: config.Receiver{CertFile: tc.cert, KeyFile: tc.key}}
@@ -248,4 +258,31 @@ func TestClientCertTheReceiverRequiresPerRoute(t *testing.T) {
 			assert.NotEqual(t, Fail, checks["receiver-reachable"].Status, checks["receiver-reachable"].Summary)
 		})
 	}
+}
+
+type agedPair struct {
+	cert, key string
+	notAfter  time.Time
+}
+
+// issueAged is a 30-day certificate for host from a lab CA (internal/ca), issued age ago.
+func issueAged(t *testing.T, host string, age time.Duration) agedPair {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "ca")
+	then := func() time.Time { return time.Now().Add(-age) }
+	_, err := ca.Init(dir, ca.InitOptions{ServerNames: []string{"localhost"}, Now: then})
+	require.NoError(t, err)
+	authority, err := ca.Open(dir, ca.Options{Lifetime: 30 * 24 * time.Hour, Now: then})
+	require.NoError(t, err)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
+	require.NoError(t, err)
+	got, err := authority.Issue(ca.Request{Host: host, CSR: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})})
+	require.NoError(t, err)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), host+".pem")
+	require.NoError(t, os.WriteFile(path, append(got.Chain, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})...), 0o600))
+	return agedPair{cert: path, key: path, notAfter: got.NotAfter}
 }
