@@ -145,6 +145,10 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/v1/silences", "silences", s.listSilences, false},
 		{http.MethodPost, "/v1/silences", "silences", s.postSilence, false},
 		{http.MethodDelete, "/v1/silences/{id}", "silences", s.deleteSilence, false},
+		{http.MethodGet, "/v1/releases", "releases", s.listReleases, false},
+		{http.MethodPut, "/v1/releases/{commit}", "releases", s.putRelease, false},
+		{http.MethodGet, "/v1/releases/{commit}", "releases", s.getRelease, false}, // and /v1/releases/target (releases.go)
+		{http.MethodGet, "/v1/releases/{commit}/{file}", "releases", s.getReleaseFile, false},
 		{http.MethodPost, "/v1/certs/{host}", "certs", s.postCert, false},
 	}
 }
