@@ -12,6 +12,7 @@ import (
 	"github.com/cis490/cis490/internal/client"
 	"github.com/cis490/cis490/internal/logging"
 	"github.com/cis490/cis490/internal/ship"
+	"github.com/cis490/cis490/internal/spool"
 )
 
 type shipOptions struct {
@@ -82,6 +83,12 @@ func runShip(cmd *cobra.Command, opts *shipOptions, so ship.Options, log zerolog
 	if errors.Is(err, ship.ErrLocked) {
 		log.Info().Msg("another cis490 ship run holds the spool lock; it will ship everything, nothing to do here")
 		return nil
+	}
+	// A spool that is missing or read-only stops the run before anything is looked at:
+	// a summary of zeros would read as "nothing to do".
+	var problem *spool.Problem
+	if errors.As(err, &problem) {
+		return err
 	}
 	fmt.Fprintln(opts.streams.Out, sum.String())
 	var stop *ship.StopError

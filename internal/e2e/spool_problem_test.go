@@ -27,6 +27,7 @@ func TestShipWithoutAUsableSpool(t *testing.T) {
 		assert.NotEqual(t, 0, r.Code)
 		assert.Contains(t, r.Stderr, "ship.spool_dir "+h.spool+` does not exist: run "cis490 install lab-host" to create it (or set ship.spool_dir)`)
 		assert.NoDirExists(t, h.spool, "ship made no spool of its own")
+		assert.NotContains(t, r.Stdout, "shipped 0", "no summary of a run that never looked at the spool")
 		assert.NoDirExists(t, filepath.Join(data, "episodes", "lab-31"))
 	})
 
