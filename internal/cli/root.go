@@ -150,11 +150,44 @@ Exit codes: 0 success, 1 failure, 2 usage or configuration error.`,
 		newInstallCmd(a),
 		newGenCmd(a),
 	)
+	root.SetHelpCommand(newHelpCmd())
 	// After every command is added: what follows walks the whole tree.
 	root.InitDefaultCompletionCmd()
 	refuseUnknownCommands(root)
 	registerCompletions(a, root)
 	return root, a
+}
+
+// newHelpCmd is cobra's help command, except that an unknown topic (`cis490 help
+// chek`) is a usage error, exit 2, as the same words without "help" are; cobra's own
+// prints "Unknown help topic" and exits 0.
+func newHelpCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		Long:  "Help provides help for any command in the application: cis490 help [path to command].",
+		ValidArgsFunction: func(c *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			cmd, _, err := c.Root().Find(args)
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var names []cobra.Completion
+			for _, sub := range cmd.Commands() {
+				if sub.IsAvailableCommand() && strings.HasPrefix(sub.Name(), toComplete) {
+					names = append(names, cobra.CompletionWithDesc(sub.Name(), sub.Short))
+				}
+			}
+			return names, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err != nil || len(rest) > 0 {
+				return usageErr(fmt.Errorf("unknown help topic %q: 'cis490 --help' lists the commands", strings.Join(args, " ")))
+			}
+			cmd.InitDefaultHelpFlag()
+			return cmd.Help()
+		},
+	}
 }
 
 // refuseUnknownCommands makes every command group (a command with subcommands and

@@ -189,3 +189,15 @@ func TestLastWordsCarryTheErrorPriorityInTheJournal(t *testing.T) {
 	_, _, errs := runCLI(t, "", "ship", "--config", cfg) // a buffer is never the journal
 	assert.True(t, strings.HasPrefix(errs, "cis490: "), errs)
 }
+
+// `cis490 help chek` is as wrong as `cis490 chek`: exit 2, not cobra's exit 0.
+func TestHelpOfAnUnknownTopicIsAUsageError(t *testing.T) {
+	for _, args := range [][]string{{"help", "chek"}, {"help", "fleet-health", "chek"}} {
+		code, _, errs := runCLI(t, "", args...)
+		assert.Equal(t, ExitUsage, code, args)
+		assert.Contains(t, errs, "unknown help topic", args)
+	}
+	code, out, _ := runCLI(t, "", "help", "token", "list")
+	assert.Equal(t, ExitOK, code)
+	assert.Contains(t, out, "cis490 token list")
+}
