@@ -79,6 +79,7 @@ func stageCombined(path string, data []byte) (*Staged, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
+	sweepTemps(path)
 	f, err := renameio.NewPendingFile(path, renameio.WithTempDir(dir), renameio.WithStaticPermissions(0o600))
 	if err != nil {
 		return nil, err
@@ -109,6 +110,8 @@ func stageLinked(certFile, keyFile string, certPEM, keyPEM []byte) (*Staged, err
 		return nil, err
 	}
 	pruneStale(pairs) // left by a run killed before its Commit
+	sweepTemps(certFile)
+	sweepTemps(keyFile)
 	gen, err := newPairDir(pairs, certPEM, keyPEM)
 	if err != nil {
 		return nil, err
@@ -229,5 +232,21 @@ func pruneStale(pairs string) {
 			continue
 		}
 		_ = os.RemoveAll(filepath.Join(pairs, name))
+	}
+}
+
+// sweepTemps removes what a run killed mid-way left beside path: renameio's
+// temporary files and folders, named "." + path's name + digits (a key among them).
+func sweepTemps(path string) {
+	dir, prefix := filepath.Dir(path), "."+filepath.Base(path)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		if ok && rest != "" && strings.Trim(rest, "0123456789") == "" {
+			_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
 	}
 }
