@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 
 	"github.com/rs/zerolog"
 	"github.com/schollz/progressbar/v3"
@@ -73,6 +75,7 @@ func runShip(cmd *cobra.Command, opts *shipOptions, so ship.Options, log zerolog
 				ev = log.Error().Err(err)
 			}
 			ev.Interface("summary", sum).Msg(sum.String())
+			autoupdateOn426(ctx, err, log)
 		})
 		if errors.Is(err, ship.ErrLocked) {
 			return fmt.Errorf("%w: stop it first (systemctl stop cis490-ship.timer) to run --watch", err)
@@ -94,6 +97,7 @@ func runShip(cmd *cobra.Command, opts *shipOptions, so ship.Options, log zerolog
 	var stop *ship.StopError
 	switch {
 	case errors.As(err, &stop):
+		autoupdateOn426(ctx, err, log)
 		return fmt.Errorf("the receiver refused this host, stopping: %w", stop.APIError)
 	case err != nil:
 		return err
@@ -101,6 +105,21 @@ func runShip(cmd *cobra.Command, opts *shipOptions, so ship.Options, log zerolog
 		return fmt.Errorf("%d file(s) remain in the outbox: see the log above; they are retried next run", sum.Remaining)
 	}
 	return nil
+}
+
+// autoupdateOn426 starts the autoupdate when the gate refused this build (SPEC §4.2):
+// the fleet heals itself instead of waiting for the next autoupdate timer.
+func autoupdateOn426(ctx context.Context, err error, log zerolog.Logger) {
+	var stop *ship.StopError
+	if !errors.As(err, &stop) || stop.Status != http.StatusUpgradeRequired {
+		return
+	}
+	msg, err := ship.StartAutoupdate(ctx)
+	if err != nil {
+		log.Error().Err(err).Msg("the gate refused this build and the autoupdate could not be started")
+		return
+	}
+	log.Warn().Str("commit", stop.Commit).Msg("the gate refused this build: " + msg)
 }
 
 // bar is a terminal progress bar over the bytes of a run.

@@ -196,6 +196,7 @@ func TestShipStopsAtRefusedCommit(t *testing.T) {
 	assert.Equal(t, 1, r.Code)
 	assert.Contains(t, r.Stderr, refused, "the message names this build's commit")
 	assert.Contains(t, r.Stderr, "update cis490")
+	assert.Contains(t, r.Stderr, "run `cis490 update` to move to the allowed release", "outside systemd: what to run")
 	assert.Len(t, names(t, filepath.Join(h.spool, "outbox")), 3, "files kept")
 	idx := receiverIndex(t, data)
 	assert.Equal(t, 1, count(idx, "heartbeat", http.StatusUpgradeRequired), "stopped after the first refusal")
