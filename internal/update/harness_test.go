@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -37,8 +39,8 @@ type fake struct {
 
 func (f fake) script() []byte {
 	var checks []string
-	for id, st := range f.checks {
-		checks = append(checks, fmt.Sprintf(`{"id":%q,"status":%q}`, id, st))
+	for _, id := range slices.Sorted(maps.Keys(f.checks)) { // the same bytes every time
+		checks = append(checks, fmt.Sprintf(`{"id":%q,"status":%q}`, id, f.checks[id]))
 	}
 	version := fmt.Sprintf(`echo '{"version":"v-%s","commit":"%s"}'`, f.commit[:4], f.commit)
 	if f.versionFails {

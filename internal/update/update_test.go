@@ -220,7 +220,7 @@ func TestInterruptedDownloadResumes(t *testing.T) {
 			w.Header().Set("Content-Length", rec.Header().Get("Content-Length"))
 			w.WriteHeader(rec.Code)
 			_, _ = w.Write(rec.Body.Bytes()[:700])
-			w.(http.Flusher).Flush() // the 700 bytes leave, then
+			w.(http.Flusher).Flush()    // the 700 bytes leave, then
 			panic(http.ErrAbortHandler) // the connection drops mid-body
 		}
 		proxy.ServeHTTP(w, r)
