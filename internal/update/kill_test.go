@@ -19,7 +19,7 @@ import (
 
 // crashChild is set in the environment of a test binary re-executed to run one update
 // and kill itself with SIGKILL at a step: a real kill -9, so nothing deferred runs.
-const crashChild = "CIS490_UPDATE_TEST_CRASH"
+const crashChild = "UPDATE_TEST_CRASH_PLAN"
 
 type crashPlan struct {
 	Step   string        `json:"step"`
