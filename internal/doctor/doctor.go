@@ -173,6 +173,7 @@ func definitions(ctx context.Context, opts Options) []definition {
 		{id: "disk", run: local(func() Check { return checkDisk(cfg.Ship.SpoolDir) }), slowHint: slowSpool, needsConfig: true},
 		{id: "timers", run: func(ctx context.Context) Check { return checkTimers(ctx, opts.SystemdDir, opts.Systemctl) },
 			slowHint: "systemctl did not answer: check `systemctl status` on this host"},
+		{id: "update", run: local(func() Check { return checkUpdate(cfg, opts.Now()) }), needsConfig: true},
 		{id: "version", run: local(func() Check { return checkVersion(opts.Build) })},
 	}
 	if opts.ConfigErr != nil {

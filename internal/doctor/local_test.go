@@ -32,7 +32,7 @@ func TestRunWithABrokenConfiguration(t *testing.T) {
 		ids[i] = c.ID
 	}
 	assert.Equal(t, []string{"config", "host-name", "receiver-reachable", "token", "commit-allowed", "client-cert",
-		"clock-skew", "spool", "disk", "timers", "version"}, ids, "the ids and their order are a contract")
+		"clock-skew", "spool", "disk", "timers", "update", "version"}, ids, "the ids and their order are a contract")
 	byID := checksByID(r)
 	assert.Equal(t, Fail, byID["config"].Status)
 	assert.Contains(t, byID["config"].Summary, "unknown key receiver.ulr")

@@ -30,6 +30,9 @@ const (
 	ResultFailed     = "failed"      // the attempt could not finish (network, disk, a bad download); nothing changed
 )
 
+// RefusedSignature is State.Refused for a manifest whose signature did not verify.
+const RefusedSignature = "signature"
+
 // The phases of a switch in flight, recorded before each step that changes the
 // binary, so a run after a crash knows where the last one stopped.
 const (
@@ -39,11 +42,14 @@ const (
 
 // State is state.json: what the last attempt did and what a next one must know.
 type State struct {
-	LastAttempt  time.Time `json:"last_attempt"`
-	Result       string    `json:"result"`
-	Reason       string    `json:"reason,omitempty"`
-	CommitBefore string    `json:"commit_before,omitempty"`
-	CommitAfter  string    `json:"commit_after,omitempty"`
+	LastAttempt time.Time `json:"last_attempt"`
+	Result      string    `json:"result"`
+	Reason      string    `json:"reason,omitempty"`
+	// Refused is RefusedSignature when a refusal was for the signature: someone
+	// served a release nobody signed, which doctor reports as a failure.
+	Refused      string `json:"refused,omitempty"`
+	CommitBefore string `json:"commit_before,omitempty"`
+	CommitAfter  string `json:"commit_after,omitempty"`
 	// TargetSeq is the seq of the release the last attempt looked at.
 	TargetSeq int64 `json:"target_seq,omitempty"`
 	// AppliedSeq is the highest seq this host has run: a target below it is a replay

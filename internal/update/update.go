@@ -182,6 +182,7 @@ func (r *run) update(ctx context.Context) (Result, error) {
 	}
 	m, err := release.Verify(p.Raw, []byte(p.Signature), r.keys)
 	if err != nil {
+		rec.Refused = RefusedSignature
 		return r.refuse(rec, fmt.Errorf("the release the receiver names (%s) is not signed by a key of update.public_keys: %w", short(p.Commit), err))
 	}
 	rec.TargetSeq = m.Seq
