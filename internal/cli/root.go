@@ -148,6 +148,7 @@ Exit codes: 0 success, 1 failure, 2 usage or configuration error.`,
 		newCACmd(a), newCertCmd(a),
 		newVersionCmd(a),
 		newInstallCmd(a),
+		newReleaseCmd(a), newUpdateCmd(a),
 		newGenCmd(a),
 	)
 	root.SetHelpCommand(newHelpCmd())

@@ -72,6 +72,6 @@ func signedDist(t *testing.T, seq int64) (string, Keys, SecretKey) {
 // TestMain makes encrypted keys cheap: the sensitive scrypt limits take a gigabyte
 // and seconds (minutes under -race) for each encryption and decryption.
 func TestMain(m *testing.M) {
-	kdfOps, kdfMem = 1<<15, 1<<24
+	KDF.Ops, KDF.Mem = 1<<15, 1<<24
 	os.Exit(m.Run())
 }

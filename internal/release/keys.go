@@ -110,7 +110,7 @@ func Keygen(secretPath, password string) (minisign.PublicKey, string, error) {
 	if password == "" {
 		secret, err = priv.MarshalText()
 	} else {
-		secret, err = encryptKey(password, priv, kdfOps, kdfMem)
+		secret, err = encryptKey(password, priv, KDF.Ops, KDF.Mem)
 	}
 	if err != nil {
 		return pub, "", err
@@ -196,10 +196,10 @@ func Sign(key SecretKey, manifest []byte, m Manifest, now time.Time) []byte {
 	return r.SignWithComments(key, trusted, untrusted)
 }
 
-// The scrypt cost of an encrypted secret key: libsodium's "sensitive" limits, what
-// `minisign -G` uses (1 GiB, a few seconds). Tests lower them; the file records them,
-// so any reader, `minisign` included, decrypts either.
-var kdfOps, kdfMem uint64 = 33554432, 1073741824
+// KDF is the scrypt cost of a new encrypted secret key: libsodium's "sensitive"
+// limits, what `minisign -G` uses (1 GiB, a few seconds). Tests lower it; the key file
+// records it, so any reader, `minisign` included, decrypts either.
+var KDF = struct{ Ops, Mem uint64 }{33554432, 1073741824}
 
 // encryptKey is minisign.EncryptKey with the cost as a parameter (the library fixes
 // it at the sensitive limits): the key's id and Ed25519 key, with a BLAKE2b-256 tag,
