@@ -32,12 +32,12 @@ func TestReleaseKeygenSignPublishList(t *testing.T) {
 	pwFile := filepath.Join(dir, "pw")
 	require.NoError(t, os.WriteFile(pwFile, []byte("hunter2\n"), 0o600))
 
-	code, out, errs := runRelease(t, "", "release", "keygen", "--out", key)
+	code, _, errs := runRelease(t, "", "release", "keygen", "--out", key)
 	assert.Equal(t, ExitUsage, code, "no password, no terminal")
 	assert.Contains(t, errs, "--password-file")
 	assert.NoFileExists(t, key)
 
-	code, out, errs = runRelease(t, "", "release", "keygen", "--out", key, "--unencrypted")
+	code, out, errs := runRelease(t, "", "release", "keygen", "--out", key, "--unencrypted")
 	require.Equal(t, ExitOK, code, errs)
 	pub := strings.TrimSpace(out)
 	_, err := release.ParseKeys([]string{pub})
