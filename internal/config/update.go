@@ -1,11 +1,6 @@
 package config
 
-import (
-	"os"
-	"path/filepath"
-
-	"github.com/cis490/cis490/internal/release"
-)
+import "github.com/cis490/cis490/internal/release"
 
 // Update is [update] on a lab host: the keys a release must be signed by for `cis490
 // update` to run it, and where it keeps its state (SPEC §4.5).
@@ -25,21 +20,10 @@ func (u Update) Keys() (release.Keys, error) { return release.ParseKeyList(u.Pub
 // Keys are the public keys of serve.update.public_keys.
 func (u ServeUpdate) Keys() (release.Keys, error) { return release.ParseKeyList(u.PublicKeys) }
 
-// defaultUpdateDir is /var/lib/cis490/update as root (the autoupdate service and
-// doctor-check read the same folder), else the XDG state folder's cis490/update.
-func defaultUpdateDir() string {
-	if os.Geteuid() == 0 {
-		return "/var/lib/cis490/update"
-	}
-	if dir := os.Getenv("XDG_STATE_HOME"); dir != "" {
-		return filepath.Join(dir, "cis490", "update")
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return filepath.Join(os.TempDir(), "cis490-update")
-	}
-	return filepath.Join(home, ".local", "state", "cis490", "update")
-}
+// defaultUpdateDir is where the autoupdate service (StateDirectory=cis490/update) and
+// doctor-check, both root, find the state; the same for everyone, so the generated
+// documentation does not depend on who generates it.
+func defaultUpdateDir() string { return "/var/lib/cis490/update" }
 
 func (c Config) checkUpdate() []error {
 	var problems []error
