@@ -188,15 +188,19 @@ func TestLabCA(t *testing.T) {
 	res = p.cis490(t, "cert", "revoke", "--host", "lab-08")
 	require.Equal(t, 0, res.Code, res.Stderr)
 	assert.Contains(t, res.Stdout, "revoked lab-08's certificate "+lab08.serial(t))
+	// The first refusal may be a 403 on a request whose handshake came just before
+	// the receiver read revoked.jsonl again; the handshakes after it are refused.
 	revokedAt := time.Now()
-	var refused Result
+	var refusedAfter time.Duration
 	require.Eventually(t, func() bool {
-		refused = lab08.run(t, "ship")
-		return refused.Code != 0
-	}, 5*time.Second, 50*time.Millisecond)
-	t.Logf("refused %s after the revocation", time.Since(revokedAt).Round(time.Millisecond))
-	assert.Less(t, time.Since(revokedAt), 3*time.Second, "picked up within a second (plus the ship runs that tried)")
-	assert.Contains(t, refused.Stderr, "bad certificate")
+		res := lab08.run(t, "ship")
+		if res.Code != 0 && refusedAfter == 0 {
+			refusedAfter = time.Since(revokedAt)
+		}
+		return res.Code != 0 && strings.Contains(res.Stderr, "bad certificate")
+	}, 5*time.Second, 50*time.Millisecond, "refused at the handshake")
+	t.Logf("refused %s after the revocation", refusedAfter.Round(time.Millisecond))
+	assert.Less(t, refusedAfter, 3*time.Second, "picked up within a second (plus the ship runs that tried)")
 	line := p.line(t, func(e index.Entry) bool { return e.Route == "tls" && e.Error == "revoked" && e.Host == "lab-08" })
 	assert.Equal(t, 0, line.Status)
 	res = p.cis490(t, "fleet-health", "check", "--json")
