@@ -45,7 +45,8 @@ func TestServicesAreHardened(t *testing.T) {
 		for _, line := range []string{"ProtectSystem=strict", "NoNewPrivileges=yes", "PrivateTmp=yes", "ProtectHome=yes", "CapabilityBoundingSet="} {
 			assert.Contains(t, unit, "\n"+line, "%s lacks %s", name, line)
 		}
-		assert.True(t, strings.Contains(unit, "\nStateDirectory=cis490\n") || strings.Contains(unit, "\nReadWritePaths=-/var/spool/cis490\n"),
+		assert.True(t, strings.Contains(unit, "\nStateDirectory=cis490\n") || strings.Contains(unit, "\nReadWritePaths=-/var/spool/cis490\n") ||
+			strings.Contains(unit, "\nReadWritePaths=-/etc/cis490\n"),
 			"%s declares what it writes", name)
 	}
 }
