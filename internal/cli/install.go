@@ -21,6 +21,9 @@ type installOptions struct {
 	dryRun     bool
 	tokenFile  string
 	spoolGroup string
+	updateKey  string
+	ca         bool
+	caNames    []string
 	// geteuid and binary are the process's; tests replace them.
 	geteuid func() int
 	binary  func() (string, error)
@@ -52,9 +55,14 @@ so; a second run changes nothing.
     /var/spool/cis490/{outbox,sent,rejected}   the spool, 0750 root (see --spool-group)
     /etc/systemd/system/cis490-ship.{service,timer}          ship every 5 min
     /etc/systemd/system/cis490-doctor-check.{service,timer}  health ship daily
+    /etc/systemd/system/cis490-cert-fetch.{service,timer}    cert renew every 12 h
+    /etc/systemd/system/cis490-autoupdate.{service,timer}    update every 6 h
 
 then systemctl daemon-reload and systemctl enable --now cis490-ship.timer
-cis490-doctor-check.timer (each only when needed).`),
+cis490-doctor-check.timer (each only when needed), and the two self-healing timers
+once the configuration says how: cis490-cert-fetch.timer with receiver.cert_file
+and key_file set, cis490-autoupdate.timer with update.public_keys (--update-key
+writes it into a new configuration).`),
 		newInstallRoleCmd(a, install.Receiver,
 			"Install the receiver service, the fleet-health timer, the data folder and a config skeleton",
 			`Install this machine as the receiver:
@@ -67,6 +75,8 @@ cis490-doctor-check.timer (each only when needed).`),
     /var/lib/cis490                            the data folder, 0750 root (serve.data_dir)
     /etc/systemd/system/cis490-receiver.service               cis490 serve
     /etc/systemd/system/cis490-fleet-health.{service,timer}   fleet-health check every 5 min
+    /var/lib/cis490/ca/                        with --ca: the lab's CA and this receiver's
+                                               server certificate (cis490 ca init)
 
 then systemctl daemon-reload and systemctl enable --now cis490-receiver.service
 cis490-fleet-health.timer (each only when needed); a running receiver is restarted
@@ -109,6 +119,10 @@ tests); --dry-run prints what would change and changes nothing.
 	f.StringVar(&opts.tokenFile, "token-file", "", "read the bearer token from this file (- for standard input) and store it 0600 at receiver.token_file")
 	if role.Name == install.LabHost.Name {
 		f.StringVar(&opts.spoolGroup, "spool-group", "", "group of the producers: outbox/ becomes root:GROUP 2770, the other spool folders root:GROUP 0750; later runs without it keep the group, root gives it up")
+		f.StringVar(&opts.updateKey, "update-key", "", "minisign public key releases are signed by (cis490 release keygen prints it): update.public_keys in a new configuration, and cis490-autoupdate.timer enabled")
+	} else {
+		f.BoolVar(&opts.ca, "ca", false, "make this receiver the lab's CA (cis490 ca init) in <data_dir>/ca/, with its own server certificate; an existing CA is kept")
+		f.StringSliceVar(&opts.caNames, "ca-name", nil, "with --ca: a DNS name or IP address of the receiver for its server certificate (repeat; default: detected)")
 	}
 	return cmd
 }
@@ -131,7 +145,8 @@ func runInstall(ctx context.Context, opts *installOptions) error {
 	if err != nil {
 		return fmt.Errorf("find this binary to install it: %w", err)
 	}
-	iopts := install.Options{Role: opts.role, Root: opts.root, DryRun: opts.dryRun, Binary: bin, Out: opts.streams.Out}
+	iopts := install.Options{Role: opts.role, Root: opts.root, DryRun: opts.dryRun, Binary: bin, Out: opts.streams.Out,
+		UpdateKey: opts.updateKey, CA: opts.ca, CANames: opts.caNames}
 	if opts.root == "" {
 		iopts.Systemctl = install.ExecSystemctl
 	}

@@ -41,14 +41,41 @@ type Role struct {
 	Title  string // in sentences
 	Units  []string
 	Enable []string
+	// Optional units are enabled too when the configuration asks for what they do.
+	Optional []OptionalUnit
+}
+
+// OptionalUnit is a timer that only works once the configuration says how: the
+// autoupdate needs a release key, the cert-fetch a certificate file to keep.
+type OptionalUnit struct {
+	Unit string
+	// Wanted says whether cfg asks for the unit and, when not, what to set.
+	Wanted func(cfg config.Config) (bool, string)
 }
 
 var (
 	LabHost = Role{
-		Name:   "lab-host",
-		Title:  "lab host",
-		Units:  []string{"cis490-doctor-check.service", "cis490-doctor-check.timer", "cis490-ship.service", "cis490-ship.timer"},
+		Name:  "lab-host",
+		Title: "lab host",
+		Units: []string{"cis490-doctor-check.service", "cis490-doctor-check.timer", "cis490-ship.service", "cis490-ship.timer",
+			"cis490-cert-fetch.service", "cis490-cert-fetch.timer", "cis490-autoupdate.service", "cis490-autoupdate.timer"},
 		Enable: []string{"cis490-ship.timer", "cis490-doctor-check.timer"},
+		// The four self-healing mechanisms of SPEC §1, from one run: these two as soon
+		// as the configuration says how.
+		Optional: []OptionalUnit{
+			{Unit: "cis490-cert-fetch.timer", Wanted: func(cfg config.Config) (bool, string) {
+				if cfg.Receiver.CertFile != "" && cfg.Receiver.KeyFile != "" {
+					return true, ""
+				}
+				return false, "cis490-cert-fetch.timer not enabled: set receiver.cert_file and key_file (one file may hold both, e.g. /etc/cis490/client.pem) for cis490 cert renew to keep, then run install again"
+			}},
+			{Unit: "cis490-autoupdate.timer", Wanted: func(cfg config.Config) (bool, string) {
+				if strings.TrimSpace(cfg.Update.PublicKeys) != "" {
+					return true, ""
+				}
+				return false, "cis490-autoupdate.timer not enabled: set update.public_keys to the release key (--update-key KEY writes it when install creates the configuration), then run install again"
+			}},
+		},
 	}
 	Receiver = Role{
 		Name:  "receiver",
@@ -70,6 +97,14 @@ type Options struct {
 	Binary string
 	// Token, when not nil, is stored in receiver.token_file (ReadToken checks it).
 	Token []byte
+	// UpdateKey, when set, is the minisign public key releases are signed by
+	// (update.public_keys): written into a new configuration, checked against an
+	// existing one (install never edits it).
+	UpdateKey string
+	// CA makes the receiver the lab's CA (cis490 ca init) in data_dir/ca/, with the
+	// Pi's own server certificate for CANames (none: detected).
+	CA      bool
+	CANames []string
 	// SpoolGroup, when set, is the group of producers that drop files in outbox/.
 	SpoolGroup *Group
 	// Systemctl, when set, makes systemd load and run the units. The command sets it
@@ -117,7 +152,7 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 			return r.sum, err
 		}
 	} else {
-		r.note("systemd left alone: on the target, run systemctl enable --now " + join(opts.Role.Enable))
+		r.note("systemd left alone: on the target, run systemctl enable --now " + join(p.enable))
 	}
 	r.notes(p.notes)
 	r.footer(opts.Role.Title)
@@ -131,6 +166,9 @@ type plan struct {
 	// unitSteps are the unit files, to tell whether systemd must reload.
 	unitSteps map[string]step
 	binary    step
+	// enable are the units to enable and start: the role's, and its optional units
+	// that the configuration asks for.
+	enable []string
 }
 
 func newPlan(opts Options) (*plan, error) {
@@ -147,7 +185,7 @@ func newPlan(opts Options) (*plan, error) {
 	}
 	p.binary = &fileStep{path: at(systemd.BinaryPath), mode: 0o755, data: bin, what: "the binary every unit runs"}
 	p.steps = append(p.steps, p.binary, &dirStep{path: at(ConfigDir), mode: 0o755})
-	if err := p.addConfig(opts, cfg, cfgExists, at); err != nil {
+	if cfg, err = p.addConfig(opts, cfg, cfgExists, at); err != nil {
 		return nil, err
 	}
 	switch opts.Role.Name {
@@ -166,12 +204,14 @@ func newPlan(opts Options) (*plan, error) {
 	case Receiver.Name:
 		// serve.data_dir's default follows whoever runs it; under the units it is
 		// their StateDirectory.
-		dataDir := StateDir
-		if cfg.Serve.DataDir != config.Default().Serve.DataDir {
-			dataDir = cfg.Serve.DataDir
+		dataDir := receiverDataDir(cfg)
+		if dataDir != StateDir {
 			p.notes = append(p.notes, unitCannotWrite("serve.data_dir", dataDir, StateDir, "cis490-receiver.service cis490-fleet-health.service"))
 		}
 		p.steps = append(p.steps, &dirStep{path: at(dataDir), mode: 0o750})
+		if opts.CA {
+			p.steps = append(p.steps, &caStep{dir: at(filepath.Join(dataDir, "ca")), host: cfg.Host, names: opts.CANames})
+		}
 		if alerts := cfg.FleetHealth.AlertsFile; alerts != "" && !within(alerts, dataDir) {
 			dir := filepath.Dir(alerts)
 			p.notes = append(p.notes, fmt.Sprintf("fleet_health.alerts_file is %s, but the units may write only %s: create %s and add ReadWritePaths=%s in a drop-in (systemctl edit cis490-fleet-health.service)",
@@ -190,6 +230,14 @@ func newPlan(opts Options) (*plan, error) {
 		p.unitSteps[name] = s
 		p.steps = append(p.steps, s)
 	}
+	p.enable = append([]string{}, opts.Role.Enable...)
+	for _, o := range opts.Role.Optional {
+		if ok, why := o.Wanted(cfg); ok {
+			p.enable = append(p.enable, o.Unit)
+		} else {
+			p.notes = append(p.notes, why)
+		}
+	}
 	if !cfgExists {
 		p.notes = append(p.notes, nextSteps(opts.Role))
 	}
@@ -197,16 +245,25 @@ func newPlan(opts Options) (*plan, error) {
 }
 
 // addConfig adds the configuration skeleton (written only if there is none) and the
-// token, stored where the configuration says the client reads it.
-func (p *plan) addConfig(opts Options, cfg config.Config, cfgExists bool, at func(string) string) error {
+// token, stored where the configuration says the client reads it. It returns the
+// configuration the units will read: cfg, or the skeleton's values when it is new.
+func (p *plan) addConfig(opts Options, cfg config.Config, cfgExists bool, at func(string) string) (config.Config, error) {
 	tokenFile := cfg.Receiver.TokenFile
 	if tokenFile == "" {
 		tokenFile = DefaultTokenFile
 	}
 	if !filepath.IsAbs(tokenFile) {
-		return usage("receiver.token_file %q in %s must be an absolute path", tokenFile, ConfigPath)
+		return cfg, usage("receiver.token_file %q in %s must be an absolute path", tokenFile, ConfigPath)
 	}
 	set := map[string]any{}
+	if opts.UpdateKey != "" {
+		if err := p.setUpdateKey(opts.UpdateKey, &cfg, cfgExists, set); err != nil {
+			return cfg, err
+		}
+	}
+	if opts.CA {
+		p.setCAFiles(&cfg, cfgExists, set)
+	}
 	if opts.Token != nil {
 		set["receiver.token_file"] = tokenFile
 		if cfgExists && cfg.Receiver.TokenFile == "" {
@@ -218,7 +275,7 @@ func (p *plan) addConfig(opts Options, cfg config.Config, cfgExists bool, at fun
 		token := append(append([]byte{}, opts.Token...), '\n')
 		p.steps = append(p.steps, &fileStep{path: at(tokenFile), mode: 0o600, data: token, what: "the bearer token", secret: true})
 	}
-	return nil
+	return cfg, nil
 }
 
 func unitCannotWrite(key, dir, allowed, units string) string {

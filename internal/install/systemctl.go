@@ -38,7 +38,7 @@ func enableUnits(ctx context.Context, opts Options, p *plan, r *reporter) error 
 	}
 	var start, restart []string
 	states := map[string]string{}
-	for _, u := range opts.Role.Enable {
+	for _, u := range p.enable {
 		// Both exit non-zero for "disabled" and "inactive": the word is the answer.
 		enabled, _ := sc(ctx, "is-enabled", u)
 		active, _ := sc(ctx, "is-active", u)
