@@ -180,6 +180,10 @@ func TestInstallOnTheRealSystemCallsSystemctl(t *testing.T) {
 	assert.Equal(t, []string{
 		"/etc/cis490/lab-host.toml",
 		"/etc/cis490/token",
+		"/etc/systemd/system/cis490-autoupdate.service",
+		"/etc/systemd/system/cis490-autoupdate.timer",
+		"/etc/systemd/system/cis490-cert-fetch.service",
+		"/etc/systemd/system/cis490-cert-fetch.timer",
 		"/etc/systemd/system/cis490-doctor-check.service",
 		"/etc/systemd/system/cis490-doctor-check.timer",
 		"/etc/systemd/system/cis490-ship.service",
