@@ -53,7 +53,7 @@ func TestHealthShipStoresTheReport(t *testing.T) {
 	assert.Equal(t, "lab-07", report["host"])
 	assert.NotEmpty(t, report["received_at"], "the receiver stamps its own time")
 	checks, _ := report["checks"].([]any)
-	assert.Len(t, checks, 11)
+	assert.Len(t, checks, 12)
 }
 
 // The point of host-health being ungated: a host the gate refuses still reports,
