@@ -67,6 +67,7 @@ type CA struct {
 	bootstrap string
 	now       func() time.Time
 	revoked   *Revocations
+	used      usedSerials
 
 	mu sync.Mutex // one issuance at a time in this process; the lock file orders processes
 }

@@ -135,15 +135,11 @@ func (c *CA) Issue(r Request) (Certificate, error) {
 	}
 	line := Issued{TS: now.UTC(), Serial: SerialString(tmpl.SerialNumber), Host: r.Host, NotBefore: tmpl.NotBefore.UTC(),
 		NotAfter: tmpl.NotAfter.UTC(), By: by, Remote: r.Remote}
-	if r.Proof != nil {
-		// Revocation first: a crash between the two lines may cost the host its old
-		// certificate an hour from now (it renews again with it meanwhile), never
-		// leave a stolen old one working.
+	// The certificate renewed is revoked an hour after the new one is first used
+	// (Used), not now: the host may never get to keep the new one. Only one of this
+	// CA's: a serial of another CA in client_ca_file is not this CA's to revoke.
+	if r.Proof != nil && r.Proof.CheckSignatureFrom(c.cert) == nil {
 		line.Replaces = SerialString(r.Proof.SerialNumber)
-		if err := c.appendLine(RevokedFile, Revocation{TS: now.UTC(), Serial: line.Replaces, Host: r.Host,
-			At: now.Add(RenewalOverlap).UTC(), NotAfter: r.Proof.NotAfter.UTC(), Reason: ReasonRenewed}); err != nil {
-			return Certificate{}, fmt.Errorf("record the revocation of the renewed certificate: %w", err)
-		}
 	}
 	if err := c.appendLine(IssuedFile, line); err != nil {
 		return Certificate{}, fmt.Errorf("record the issued certificate in %s: %w", IssuedFile, err)

@@ -157,6 +157,13 @@ func TestRenewalRevokesTheOldSerialAnHourLater(t *testing.T) {
 	assert.Equal(t, ca.SerialString(old.SerialNumber), renewed.Replaces)
 	assert.False(t, c.Revoked(old.SerialNumber), "the old certificate still works for an hour")
 
+	// The hour starts when the new certificate is first used, not at issuance: a
+	// host that never got to keep it still has only the old one (reviewer's case).
+	clk.add(3 * time.Hour)
+	assert.False(t, c.Revoked(old.SerialNumber), "an unused renewal revokes nothing")
+	require.NoError(t, c.Used(leafOf(t, renewed.Chain)))
+	require.NoError(t, c.Used(leafOf(t, renewed.Chain)), "once a serial")
+
 	clk.add(59 * time.Minute)
 	assert.False(t, c.Revoked(old.SerialNumber))
 	clk.add(time.Minute)
@@ -188,6 +195,9 @@ func TestConcurrentRenewals(t *testing.T) {
 		wg.Go(func() {
 			got, err := c.Issue(ca.Request{Host: "lab-07", CSR: csrs[i], Proof: old})
 			serials[i], errs[i] = got.Serial, err
+			if err == nil {
+				errs[i] = c.Used(leafOf(t, got.Chain))
+			}
 		})
 	}
 	wg.Wait()
@@ -201,7 +211,7 @@ func TestConcurrentRenewals(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, ledger.Skipped)
 	assert.Len(t, ledger.Issued, 2+len(csrs))
-	assert.Len(t, ledger.Revoked, len(csrs))
+	assert.Len(t, ledger.Revoked, 1, "the first of them used starts the hour; the others find it begun")
 	at, ok := ledger.RevokedAt(ca.SerialString(old.SerialNumber))
 	require.True(t, ok)
 	assert.Equal(t, clk.Now().Add(time.Hour).UTC(), at)
@@ -233,6 +243,7 @@ func TestTornLinesAreSkippedAndEnded(t *testing.T) {
 	}
 	got, err := c.Issue(ca.Request{Host: "lab-07", CSR: csrPEM(t, p256(t), nil), Proof: old})
 	require.NoError(t, err)
+	require.NoError(t, c.Used(leafOf(t, got.Chain)))
 	ledger, err := ca.ReadLedger(c.Dir())
 	require.NoError(t, err)
 	assert.Equal(t, 4, ledger.Skipped, "garbage and the torn line, in each file")
@@ -241,4 +252,45 @@ func TestTornLinesAreSkippedAndEnded(t *testing.T) {
 	assert.Equal(t, got.Replaces, ledger.Revoked[0].Serial)
 	clk.add(2 * time.Hour)
 	assert.True(t, c.Revoked(old.SerialNumber))
+}
+
+// An allow-bootstrap that a renewal made unnecessary (the "lost" key turned up) does
+// not stay open for whoever holds the token later.
+func TestARenewalClosesAnAllowance(t *testing.T) {
+	t.Parallel()
+	clk := newClock(time.Now())
+	c := newCA(t, clk, ca.Options{Bootstrap: ca.BootstrapNever})
+	_, err := c.AllowBootstrap("lab-07")
+	require.NoError(t, err)
+	clk.add(time.Second)
+	_, old, err := bootstrap(t, c, "lab-07")
+	require.NoError(t, err, "the allowance opens one bootstrap")
+	clk.add(time.Second)
+	_, err = c.AllowBootstrap("lab-07")
+	require.NoError(t, err)
+	clk.add(time.Second)
+	_, err = c.Issue(ca.Request{Host: "lab-07", CSR: csrPEM(t, p256(t), nil), Proof: old})
+	require.NoError(t, err, "the host renews with its certificate instead")
+	clk.add(time.Second)
+	_, _, err = bootstrap(t, c, "lab-07")
+	var refused *ca.Refused
+	require.ErrorAs(t, err, &refused, "the renewal closed the allowance")
+}
+
+// A renewal proved by a certificate of another CA (client_ca_file may hold several)
+// revokes nothing: that serial is not this CA's.
+func TestARenewalFromAnotherCARevokesNothing(t *testing.T) {
+	t.Parallel()
+	clk := newClock(time.Now())
+	c := newCA(t, clk, ca.Options{})
+	other := newCA(t, clk, ca.Options{})
+	_, foreign, err := bootstrap(t, other, "lab-07")
+	require.NoError(t, err)
+	got, err := c.Issue(ca.Request{Host: "lab-07", CSR: csrPEM(t, p256(t), nil), Proof: foreign})
+	require.NoError(t, err)
+	assert.Empty(t, got.Replaces)
+	require.NoError(t, c.Used(leafOf(t, got.Chain)))
+	ledger, err := ca.ReadLedger(c.Dir())
+	require.NoError(t, err)
+	assert.Empty(t, ledger.Revoked)
 }

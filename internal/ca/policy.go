@@ -14,7 +14,8 @@ func (e *Refused) Error() string { return e.Reason + ": " + e.Fix }
 // bootstrapRefusal says why host may not get a certificate with its token alone
 // under policy at now, or nil when it may. In order:
 //   - `cert allow-bootstrap` opens it once, whatever the policy: until a certificate
-//     is issued by bootstrap after it;
+//     is issued to the host after it, by bootstrap or by renewal (a key that turned up
+//     again must not leave the way open for months);
 //   - a `cert revoke` of the host's certificates closes it, whatever the policy,
 //     until the next allow-bootstrap: otherwise the revoked host's timer would
 //     fetch a new certificate with the same token within hours;
@@ -22,7 +23,7 @@ func (e *Refused) Error() string { return e.Reason + ": " + e.Fix }
 //     certificate on record that is unexpired and unrevoked.
 func (l Ledger) bootstrapRefusal(host, policy string, now time.Time) *Refused {
 	allowAt := l.lastAllowance(host)
-	if !allowAt.IsZero() && allowAt.After(l.lastBootstrap(host)) {
+	if !allowAt.IsZero() && allowAt.After(l.lastIssued(host)) {
 		return nil
 	}
 	open := fmt.Sprintf("`cis490 cert allow-bootstrap %s` on the receiver lets it bootstrap once", host)
@@ -63,10 +64,11 @@ func (l Ledger) lastAllowance(host string) time.Time {
 	return t
 }
 
-func (l Ledger) lastBootstrap(host string) time.Time {
+// lastIssued is when host's newest client certificate was issued, either way.
+func (l Ledger) lastIssued(host string) time.Time {
 	var t time.Time
 	for _, is := range l.Issued {
-		if is.Host == host && is.By == ByBootstrap && is.TS.After(t) {
+		if is.Host == host && is.By != ByServer && is.TS.After(t) {
 			t = is.TS
 		}
 	}

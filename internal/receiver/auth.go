@@ -2,6 +2,7 @@ package receiver
 
 import (
 	"context"
+	"github.com/rs/zerolog/hlog"
 	"net/http"
 	"strings"
 
@@ -99,6 +100,13 @@ func (s *Server) authenticated(next http.Handler) http.Handler {
 		}
 		if c.Host != "" {
 			rec.Host = c.Host
+		}
+		if s.ca != nil && c.Role == roleHost && r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+			// A renewal's certificate in use: the one it replaced expires within the
+			// hour (once a serial; only this CA's).
+			if err := s.ca.Used(r.TLS.VerifiedChains[0][0]); err != nil {
+				hlog.FromRequest(r).Warn().Err(err).Msg("could not schedule the revocation of a renewed certificate; retried at its next request")
+			}
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))
 	})
