@@ -20,12 +20,10 @@ func checkUpdate(cfg config.Config, now time.Time) Check {
 	keys, _ := cfg.Update.Keys() // checked when the configuration loaded
 	details := map[string]any{"state_dir": dir, "public_keys": len(keys)}
 	if len(keys) == 0 {
-		// Off is a choice, not a fault: a warning here would turn every host of a fleet
-		// without release keys into a report-warning alert. The hint still says how.
-		c := skipped("autoupdate is off: update.public_keys is empty, so this host never updates itself")
-		c.Hint = "set update.public_keys in lab-host.toml to the release key (`cis490 install lab-host --update-key KEY` writes it into a new configuration; then install enables cis490-autoupdate.timer)"
-		c.Details = details
-		return c
+		// A warning (issue 13), so the Pi's report-warning shows a host missing one of
+		// its four self-healing mechanisms.
+		return warned("autoupdate is off: update.public_keys is empty, so this host never updates itself",
+			"set update.public_keys in lab-host.toml to the release key (`cis490 install lab-host --update-key KEY` writes it into a new configuration; then install enables cis490-autoupdate.timer)", details)
 	}
 	s, err := update.ReadState(dir)
 	if err != nil {

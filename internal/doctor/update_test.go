@@ -24,7 +24,7 @@ func TestUpdateCheck(t *testing.T) {
 		want  Status
 		says  string
 	}{
-		"no key: autoupdate off": {want: Skip, says: "autoupdate is off"},
+		"no key: autoupdate off": {want: Warn, says: "autoupdate is off"},
 		"never ran":              {keys: key, want: OK, says: "no update has run yet"},
 		"updated": {keys: key, state: &update.State{LastAttempt: now.Add(-time.Hour), Result: update.ResultUpdated, CommitAfter: releasetest.Commit("b"), AppliedSeq: 5},
 			want: OK, says: "updated: commit bbbbbbbbbbbb, release seq 5"},

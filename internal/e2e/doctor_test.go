@@ -50,7 +50,7 @@ func TestDoctorHealthyOverMutualTLS(t *testing.T) {
 		switch c.ID {
 		case "timers":
 		case "update":
-			assertCheck(t, c, doctor.Skip, "autoupdate is off", "update.public_keys")
+			assertCheck(t, c, doctor.Warn, "autoupdate is off", "update.public_keys")
 		case "receiver-reachable":
 			// testpki's server certificates live for a day, and doctor flags a
 			// receiver certificate that expires within two weeks.
@@ -72,7 +72,7 @@ func TestDoctorHealthyOverMutualTLS(t *testing.T) {
 	require.Equal(t, 0, human.Code, human.Stderr)
 	assert.Contains(t, human.Stdout, "✓ token ")
 	assert.Contains(t, human.Stdout, "! receiver-reachable ")
-	assert.Contains(t, human.Stdout, "lab-07: warn (1 warning, ")
+	assert.Contains(t, human.Stdout, "lab-07: warn (2 warnings, ")
 }
 
 // The plain-HTTP, open-mode receiver of the quick start, with an unstamped build:
@@ -92,7 +92,7 @@ func TestDoctorWarningsAndStrict(t *testing.T) {
 
 	res, _, _ = h.doctor(t, bin, "--strict")
 	assert.Equal(t, 1, res.Code)
-	assert.Contains(t, res.Stderr, "not ok: commit-allowed, version")
+	assert.Contains(t, res.Stderr, "not ok: commit-allowed, update, version")
 }
 
 func TestDoctorReceiverUnreachable(t *testing.T) {
