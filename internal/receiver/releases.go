@@ -156,8 +156,22 @@ func (s *Server) getReleaseFile(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Cache-Control", "no-cache")
-	http.ServeContent(w, r, "", st.ModTime(), f)
-	recordOf(r).Bytes = st.Size()
+	cw := &countingWriter{ResponseWriter: w}
+	http.ServeContent(cw, r, "", st.ModTime(), f)
+	// What was sent, not the file's size: a download resumed five times is not six.
+	recordOf(r).Bytes = cw.n
+}
+
+// countingWriter counts the body bytes written through it.
+type countingWriter struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // ReleasePositions maps each of the newest gate.git_depth commits of gate.git_ref to

@@ -274,6 +274,20 @@ func TestReleaseFilesServeRanges(t *testing.T) {
 	res, part := rs.do(http.MethodGet, release.FileURLPath(a, tg.File), rs.host, nil, "Range", "bytes=100-")
 	require.Equal(t, http.StatusPartialContent, res.StatusCode)
 	assert.Equal(t, whole[100:], part)
+	// The index counts what was sent: a resumed download is not a second whole one.
+	var sent []int64
+	require.Eventually(t, func() bool {
+		sent = sent[:0]
+		now := time.Now()
+		_, err := index.Read(filepath.Join(rs.data, "index"), now.Add(-time.Hour), now.Add(time.Hour), func(e index.Entry) error {
+			if e.Method == http.MethodGet && strings.HasPrefix(e.Route, "releases") && e.Status/100 == 2 {
+				sent = append(sent, e.Bytes)
+			}
+			return nil
+		})
+		return err == nil && len(sent) >= 3
+	}, 5*time.Second, 20*time.Millisecond)
+	assert.Contains(t, sent, tg.Size-100, "the 206 is indexed with the bytes it sent: %v", sent)
 
 	for _, path := range []string{release.FileURLPath(a, "nope"), release.FileURLPath(a, "..%2f..%2ftokens.toml"), release.FileURLPath(releasetest.Commit("b"), tg.File)} {
 		res, _ := rs.do(http.MethodGet, path, rs.host, nil)
