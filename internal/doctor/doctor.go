@@ -6,6 +6,7 @@ package doctor
 
 import (
 	"context"
+	"github.com/cis490/cis490/internal/install"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -171,7 +172,9 @@ func definitions(ctx context.Context, opts Options) []definition {
 		{id: "clock-skew", run: p.clockSkew, slowHint: slowReceiver, needsConfig: true},
 		{id: "spool", run: local(func() Check { return checkSpool(cfg.Ship.SpoolDir, opts.Now()) }), slowHint: slowSpool, needsConfig: true},
 		{id: "disk", run: local(func() Check { return checkDisk(cfg.Ship.SpoolDir) }), slowHint: slowSpool, needsConfig: true},
-		{id: "timers", run: func(ctx context.Context) Check { return checkTimers(ctx, opts.SystemdDir, opts.Systemctl) },
+		{id: "timers", run: func(ctx context.Context) Check {
+			return checkTimers(ctx, install.LabHost.Timers(cfg), opts.SystemdDir, opts.Systemctl)
+		},
 			slowHint: "systemctl did not answer: check `systemctl status` on this host"},
 		{id: "update", run: local(func() Check { return checkUpdate(cfg, opts.Now()) }), needsConfig: true},
 		{id: "version", run: local(func() Check { return checkVersion(opts.Build) })},

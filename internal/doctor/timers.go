@@ -9,10 +9,10 @@ import (
 	"strings"
 )
 
-// timers are the units that make a lab host ship and report on its own.
-var timers = []string{"cis490-ship.timer", "cis490-doctor-check.timer"}
-
-func checkTimers(ctx context.Context, systemdDir string, systemctl func(context.Context, ...string) (string, error)) Check {
+// checkTimers checks the units that make a lab host ship, report, renew its
+// certificate and update on its own: those install lab-host enables for this
+// configuration (install.LabHost.Timers).
+func checkTimers(ctx context.Context, timers []string, systemdDir string, systemctl func(context.Context, ...string) (string, error)) Check {
 	if _, err := os.Stat(systemdDir); err != nil {
 		return skipped("not checked: systemd is not running on this host (" + systemdDir + " does not exist)")
 	}

@@ -86,6 +86,24 @@ var (
 	}
 )
 
+// Timers are the role's timers that cfg asks for: the ones it always enables and
+// the optional ones whose configuration is there (doctor's timers check expects
+// exactly these).
+func (r Role) Timers(cfg config.Config) []string {
+	var out []string
+	for _, u := range r.Enable {
+		if strings.HasSuffix(u, ".timer") {
+			out = append(out, u)
+		}
+	}
+	for _, o := range r.Optional {
+		if ok, _ := o.Wanted(cfg); ok {
+			out = append(out, o.Unit)
+		}
+	}
+	return out
+}
+
 // Options say what to install where.
 type Options struct {
 	Role Role

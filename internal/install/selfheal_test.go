@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cis490/cis490/internal/ca"
+	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/release/releasetest"
 )
 
@@ -133,4 +134,14 @@ func TestInstallReceiverCA(t *testing.T) {
 	_, out = run(t, Options{Role: Receiver, Root: root2, Binary: fakeBinary(t, "bin"), CA: true, CANames: []string{"pi.lab"}})
 	assert.Contains(t, out, `to serve the CA's certificates, set under [serve.tls]`)
 	assert.FileExists(t, filepath.Join(root2, StateDir, "ca", ca.CertFile))
+}
+
+// doctor's timers check expects exactly what install enables for a configuration.
+func TestLabHostTimersFollowTheConfiguration(t *testing.T) {
+	t.Parallel()
+	cfg := config.Default()
+	assert.Equal(t, []string{"cis490-ship.timer", "cis490-doctor-check.timer"}, LabHost.Timers(cfg))
+	cfg.Receiver.CertFile, cfg.Receiver.KeyFile = "/etc/cis490/client.pem", "/etc/cis490/client.pem"
+	cfg.Update.PublicKeys = publicKey(t)
+	assert.Equal(t, []string{"cis490-ship.timer", "cis490-doctor-check.timer", "cis490-cert-fetch.timer", "cis490-autoupdate.timer"}, LabHost.Timers(cfg))
 }
