@@ -78,10 +78,20 @@ func Renew(ctx context.Context, cfg config.Config, opts RenewOptions) (Renewal, 
 
 	state := inspectPair(rc.CertFile, rc.KeyFile, cfg.Host, now())
 	why := state.due
-	if why == "" {
-		if !opts.Force {
+	if why == "" && !opts.Force {
+		// In its dates, but is it still accepted? A certificate revoked on the Pi
+		// (cert revoke, then allow-bootstrap) would otherwise wait weeks for its
+		// two-thirds mark: one request with it tells. Anything but a refusal of the
+		// certificate (the receiver unreachable, say) leaves it for the next run.
+		probe := opts
+		probe.Retries = 0 // one try: the timer comes back in 12 h
+		err := tryPair(ctx, cfg, probe, &Staged{CertFile: rc.CertFile, KeyFile: rc.KeyFile})
+		if err == nil || !refusedCert(err) {
 			return Renewal{Why: state.fine}, nil
 		}
+		why = "the receiver refuses the current certificate (" + err.Error() + ")"
+		state.canProve = false // a refused certificate proves nothing: the token alone
+	} else if why == "" {
 		why = "--force"
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

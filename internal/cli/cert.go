@@ -275,7 +275,7 @@ func runCertAllowBootstrap(opts *certAllowOptions) error {
 	if _, err := authority.AllowBootstrap(opts.host); err != nil {
 		return err
 	}
-	fmt.Fprintf(opts.streams.Out, "%s may get one certificate with its token alone: run `cis490 cert renew --force` on it (the timer renews only a certificate that is missing, expired or due, not one revoked while still in its dates)\n", opts.host)
+	fmt.Fprintf(opts.streams.Out, "%s may get one certificate with its token alone: run `cis490 cert renew` on it (or wait for cis490-cert-fetch.timer)\n", opts.host)
 	return nil
 }
 
