@@ -45,37 +45,28 @@ func (c *CA) Used(leaf *x509.Certificate) error {
 }
 
 func (c *CA) revokeReplaced(serial string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	unlock, err := c.lock()
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	ledger, err := ReadLedger(c.dir)
-	if err != nil {
-		return err
-	}
-	var line *Issued
-	for i := range ledger.Issued {
-		if ledger.Issued[i].Serial == serial {
-			line = &ledger.Issued[i]
+	return c.change(func(ledger Ledger) error {
+		var line *Issued
+		for i := range ledger.Issued {
+			if ledger.Issued[i].Serial == serial {
+				line = &ledger.Issued[i]
+			}
 		}
-	}
-	if line == nil || line.Replaces == "" {
+		if line == nil || line.Replaces == "" {
+			return nil
+		}
+		if _, ok := ledger.RevokedAt(line.Replaces); ok {
+			return nil // already on its way out (another process saw the new one first)
+		}
+		rev := Revocation{TS: c.now().UTC(), Serial: line.Replaces, Host: line.Host, At: c.now().Add(RenewalOverlap).UTC(), Reason: ReasonRenewed}
+		for _, is := range ledger.Issued {
+			if is.Serial == line.Replaces {
+				rev.NotAfter = is.NotAfter
+			}
+		}
+		if err := c.appendLine(RevokedFile, rev); err != nil {
+			return fmt.Errorf("record the revocation of %s, which %s renewed: %w", line.Replaces, serial, err)
+		}
 		return nil
-	}
-	if _, ok := ledger.RevokedAt(line.Replaces); ok {
-		return nil // already on its way out (another process saw the new one first)
-	}
-	rev := Revocation{TS: c.now().UTC(), Serial: line.Replaces, Host: line.Host, At: c.now().Add(RenewalOverlap).UTC(), Reason: ReasonRenewed}
-	for _, is := range ledger.Issued {
-		if is.Serial == line.Replaces {
-			rev.NotAfter = is.NotAfter
-		}
-	}
-	if err := c.appendLine(RevokedFile, rev); err != nil {
-		return fmt.Errorf("record the revocation of %s, which %s renewed: %w", line.Replaces, serial, err)
-	}
-	return nil
+	})
 }
