@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+
+	"aead.dev/minisign"
 
 	"github.com/cis490/cis490/internal/ca"
 	"github.com/cis490/cis490/internal/config"
@@ -16,14 +19,14 @@ import (
 // the autoupdate would silently stay off.
 func (p *plan) setUpdateKey(key string, cfg *config.Config, cfgExists bool, set map[string]any) error {
 	key = strings.TrimSpace(key)
-	if _, err := (config.Update{PublicKeys: key}).Keys(); err != nil {
+	want, err := (config.Update{PublicKeys: key}).Keys()
+	if err != nil {
 		return usage("--update-key: %w", err)
 	}
 	if cfgExists {
-		for _, k := range strings.FieldsFunc(cfg.Update.PublicKeys, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' }) {
-			if k == key {
-				return nil
-			}
+		have, _ := cfg.Update.Keys() // checked when the configuration loaded
+		if slices.ContainsFunc(have, func(k minisign.PublicKey) bool { return k.Equal(want[0]) }) {
+			return nil
 		}
 		return usage("--update-key: %s exists and its update.public_keys does not hold this key, and install never edits a configuration: "+
 			"add it under [update] (public_keys = %q), then run install again", ConfigPath, key)
