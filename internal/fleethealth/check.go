@@ -113,13 +113,28 @@ type Row struct {
 	// at expires (Report.CertNotAfter), negative once it has; null when unknown.
 	CertDaysLeft *int `json:"cert_days_left"`
 	// Requests are counted over the active window.
-	Requests   Counts      `json:"requests"`
+	Requests Counts `json:"requests"`
+	// Hourly counts the host's requests by outcome per hour over the last 24 h,
+	// oldest first: Hourly[SparkHours-1] is the hour that ends at the evaluation time.
+	// Nil when the host sent none. The fleet page draws its sparkline from it.
+	Hourly     []HourCounts `json:"hourly,omitempty"`
 	Report     *Report     `json:"report"`
 	Symptoms   []Finding   `json:"symptoms"`
 	OpenAlerts []OpenAlert `json:"open_alerts"`
 	// Silence is, when Status is silenced, the silence that ends first of those
 	// holding its symptoms back: alerts flow again from its until.
 	Silence *SilenceRef `json:"silence,omitempty"`
+}
+
+// SparkHours is how many hours Row.Hourly covers.
+const SparkHours = 24
+
+// HourCounts are one hour of a host's requests by outcome: 2xx, 4xx, 5xx. A TLS
+// handshake refused for its certificate counts as refused.
+type HourCounts struct {
+	OK      int `json:"ok"`
+	Refused int `json:"refused"`
+	Failed  int `json:"failed"`
 }
 
 // OpenAlert is an alert the state holds open.
