@@ -118,9 +118,9 @@ type Row struct {
 	// oldest first: Hourly[SparkHours-1] is the hour that ends at the evaluation time.
 	// Nil when the host sent none. The fleet page draws its sparkline from it.
 	Hourly     []HourCounts `json:"hourly,omitempty"`
-	Report     *Report     `json:"report"`
-	Symptoms   []Finding   `json:"symptoms"`
-	OpenAlerts []OpenAlert `json:"open_alerts"`
+	Report     *Report      `json:"report"`
+	Symptoms   []Finding    `json:"symptoms"`
+	OpenAlerts []OpenAlert  `json:"open_alerts"`
 	// Silence is, when Status is silenced, the silence that ends first of those
 	// holding its symptoms back: alerts flow again from its until.
 	Silence *SilenceRef `json:"silence,omitempty"`
