@@ -57,6 +57,9 @@ type Receiver struct {
 	MinFreeBytes uint64
 	// Gate are the version gate's sources with their last refresh; empty: the gate is open.
 	Gate []protocol.GateSource
+	// MaxSilence is fleet_health.max_silence: the silence form offers no longer
+	// choice. Zero: silences.DefaultMax.
+	MaxSilence time.Duration
 	// Open: the receiver runs without a tokens file (loopback only): the pages need
 	// no sign-in and say so in a banner.
 	Open bool

@@ -1,0 +1,153 @@
+package web
+
+import (
+	"bytes"
+	"embed"
+	"html/template"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// Options are what the pages need from the receiver.
+type Options struct {
+	Source Source
+	Logger zerolog.Logger
+	Now    func() time.Time // nil: time.Now
+	// SessionTTL is how long a sign-in lasts; 0: 12 h.
+	SessionTTL time.Duration
+}
+
+// Pages are the fleet page's handlers (Register mounts them).
+type Pages struct {
+	src      Source
+	log      zerolog.Logger
+	now      func() time.Time
+	ttl      time.Duration
+	sessions *sessionStore
+	assets   []asset // page.css first
+	css, js  string  // their hashed URLs
+
+	fleetT, hostT, signinT, errorT *template.Template
+}
+
+// DefaultSessionTTL is how long a sign-in lasts unless Options say otherwise.
+const DefaultSessionTTL = 12 * time.Hour
+
+// New parses the templates (once: a render only executes them) and starts with no
+// session.
+func New(opts Options) *Pages {
+	p := &Pages{src: opts.Source, log: opts.Logger, now: opts.Now, ttl: opts.SessionTTL, sessions: newSessionStore(maxSessions)}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	if p.ttl <= 0 {
+		p.ttl = DefaultSessionTTL
+	}
+	p.assets = []asset{loadAsset("page.css", "text/css; charset=utf-8"), loadAsset("refresh.js", "text/javascript; charset=utf-8")}
+	p.css, p.js = p.assets[0].url(), p.assets[1].url()
+	base := template.Must(template.New("layout").ParseFS(templateFS, "templates/layout.html"))
+	page := func(name string) *template.Template {
+		return template.Must(template.Must(base.Clone()).ParseFS(templateFS, "templates/"+name))
+	}
+	p.fleetT, p.hostT, p.signinT, p.errorT = page("fleet.html"), page("host.html"), page("signin.html"), page("error.html")
+	return p
+}
+
+// Register adds the page routes to the receiver's mux. They need no client
+// certificate or bearer token: the pages check their own session (sessions.go).
+func (p *Pages) Register(mux *http.ServeMux) {
+	mux.Handle("GET /{$}", secure(p.fleetPage))
+	mux.Handle("GET /hosts/{host}", secure(p.hostPage))
+	mux.Handle("POST /hosts/{host}/silence", secure(p.silence))
+	mux.Handle("POST /hosts/{host}/silences/{id}/end", secure(p.endSilence))
+	mux.Handle("GET /signin", secure(p.signinPage))
+	mux.Handle("POST /signin", secure(p.signin))
+	mux.Handle("POST /signout", secure(p.signout))
+	mux.Handle("GET /static/{file}", secure(p.static))
+}
+
+// csp allows the page's own style sheet and script, nothing inline, no frames, and
+// forms posting only back here.
+const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; object-src 'none'; " +
+	"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// secure sets the headers every answer of the pages carries, the redirects and the
+// style sheet included; a page adds Cache-Control: no-store when it renders.
+func secure(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", csp)
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+		if !strings.HasPrefix(r.URL.Path, "/static/") {
+			hd.Set("Cache-Control", "no-store")
+		}
+		h(w, r)
+	})
+}
+
+// frame is what the layout shows around every page.
+type frame struct {
+	Title   string
+	CSS, JS string
+	// Refresh: reload every 60 s (not a page that answered a form: reloading it would
+	// post the form again).
+	Refresh bool
+	Open    bool
+	// SignedIn: the sign-out button, as Admin, carrying CSRF.
+	SignedIn bool
+	Admin    string
+	CSRF     string
+}
+
+func (p *Pages) frame(v *visitor, title string) frame {
+	f := frame{Title: title, CSS: p.css, JS: p.js}
+	if v != nil {
+		f.Open, f.CSRF = v.open, v.csrf
+		f.SignedIn, f.Admin = v.sess != nil, v.admin
+	}
+	return f
+}
+
+var bufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// render writes a whole page or, when the template fails, a 500 and no half page.
+func (p *Pages) render(w http.ResponseWriter, status int, t *template.Template, data any) {
+	buf := bufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer bufs.Put(buf)
+	if err := t.ExecuteTemplate(buf, "layout", data); err != nil {
+		p.log.Error().Err(err).Msg("fleet page: render failed")
+		http.Error(w, "the page could not be rendered: the receiver's log says why", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// errorView is a page that only says what went wrong, and where to go on.
+type errorView struct {
+	frame
+	Status  int
+	Message string
+	Back    string // a link onward; "" for none
+	BackTxt string
+}
+
+func (p *Pages) fail(w http.ResponseWriter, v *visitor, status int, title, message string) {
+	e := errorView{frame: p.frame(v, title), Status: status, Message: message, Back: "/", BackTxt: "Back to the fleet"}
+	p.render(w, status, p.errorT, e)
+}
