@@ -110,11 +110,11 @@ type requestView struct {
 }
 
 type alertView struct {
-	TS                         when
-	Symptom, Severity, Status  string
-	Since                      when
-	Summary                    string
-	Flapping                   bool
+	TS                        when
+	Symptom, Severity, Status string
+	Since                     when
+	Summary                   string
+	Flapping                  bool
 }
 
 type silenceView struct {

@@ -16,8 +16,8 @@ const (
 )
 
 type sparkline struct {
-	Label   string // the text alternative: the day's counts
-	ViewBox string
+	Label               string // the text alternative: the day's counts
+	ViewBox             string
 	OK, Refused, Failed string // path data; "" draws nothing
 	Empty               bool   // no request at all: a baseline only
 }
