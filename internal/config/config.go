@@ -63,6 +63,7 @@ type Serve struct {
 	Gate              Gate          `mapstructure:"gate" help:"the version gate: which commits may upload"`
 	CA                CA            `mapstructure:"ca" help:"the lab's CA, when the receiver is one (cis490 ca init: serve.data_dir/ca/)"`
 	Update            ServeUpdate   `mapstructure:"update" help:"releases published to this receiver (cis490 release publish)"`
+	Storage           Storage       `mapstructure:"storage" help:"where episodes are kept: the data folder or an S3-compatible bucket"`
 }
 
 type TLS struct {
@@ -149,7 +150,8 @@ func Default() Config {
 				Refresh:   time.Minute,
 				Unstamped: UnstampedAllow,
 			},
-			CA: CA{Lifetime: 720 * time.Hour, Bootstrap: BootstrapWhenNoneValid},
+			CA:      CA{Lifetime: 720 * time.Hour, Bootstrap: BootstrapWhenNoneValid},
+			Storage: defaultStorage(),
 		},
 		FleetHealth: FleetHealth{
 			SilentAfter:        30 * time.Minute,

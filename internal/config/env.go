@@ -28,6 +28,8 @@ var notSettings = map[string]string{
 	"CIS490_RELEASE_PASSWORD": "cis490 release: the signing key's password",
 	// internal/e2e moves the receiver's CA clock with it (ca.EnvClockOffset).
 	"CIS490_TEST_CLOCK_OFFSET": "internal/e2e: the receiver's CA clock, moved",
+	// .ci/install-versitygw puts versitygw there; the S3 tests start it.
+	"CIS490_VERSITYGW": "internal/objstore, receiver and e2e tests: the versitygw binary",
 }
 
 // guarded are the keys an empty variable must not clear: an unset ${VAR} in a

@@ -365,6 +365,7 @@ func (c *Config) check() []error {
 		add(bad("serve.data_dir", "empty"))
 	}
 	problems = append(problems, c.Serve.CA.check()...)
+	problems = append(problems, c.Serve.checkStorage()...)
 	problems = append(problems, c.checkUpdate()...)
 	if c.Ship.SpoolDir == "" {
 		add(bad("ship.spool_dir", "empty"))

@@ -43,4 +43,7 @@ const (
 	// serve.tls.client_ca_file answers a request that needs a client certificate and
 	// came without one (SPEC §3.1): clients tell it from a refused token by it.
 	CodeClientCertRequired = "client_certificate_required"
+	// CodeStorageUnavailable: the object store holding episodes (serve.storage) is
+	// unreachable or failing; the upload is answered 503 with Retry-After.
+	CodeStorageUnavailable = "storage_unavailable"
 )

@@ -58,7 +58,7 @@ func (s *Server) putEpisode(w http.ResponseWriter, r *http.Request) {
 	meta := store.EpisodeMeta{Episode: name, Size: r.ContentLength, ReceivedAt: s.now().UTC(), Commit: rec.Commit, Remote: r.RemoteAddr}
 	// A retry of something already stored is answered without reading the body; if a
 	// crash left it without metadata, this retry's is written.
-	res, stored, err := s.store.Stored(c.Host, sha, meta)
+	res, stored, err := s.episodes.Stored(r.Context(), c.Host, sha, meta)
 	switch {
 	case errors.Is(err, store.ErrNoSpace):
 		hlog.FromRequest(r).Error().Err(err).Msg("an episode's metadata could not be written: the receiver's disk is full")
@@ -73,7 +73,7 @@ func (s *Server) putEpisode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := &countingReader{r: r.Body, rc: http.NewResponseController(w), stall: s.stallTimeout}
-	res, err = s.store.PutEpisode(r.Context(), c.Host, sha, body, int64(s.cfg.MaxEpisodeBytes), meta)
+	res, err = s.episodes.PutEpisode(r.Context(), c.Host, sha, body, int64(s.cfg.MaxEpisodeBytes), meta)
 	rec.Bytes = body.n
 	if err != nil {
 		s.episodeError(w, r, err)

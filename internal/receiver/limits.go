@@ -30,7 +30,7 @@ func (s *Server) limited(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		release, err := s.uploads.acquire(r.Context(), c.Host, sha)
-		if err != nil && s.store.Has(c.Host, sha) {
+		if err != nil && s.episodes.Has(r.Context(), c.Host, sha) {
 			// A retry of what is stored is answered without its body: no slot needed,
 			// and a 503 would keep its file in the host's outbox for nothing.
 			next(w, r)

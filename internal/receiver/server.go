@@ -50,6 +50,8 @@ type Options struct {
 	// in, in bytes a second averaged over BodyRateWindow; 0 means 1 KiB/s over 60 s.
 	MinBodyRate    int64
 	BodyRateWindow time.Duration
+	// Episodes is where episodes go; nil means Store (serve.storage.backend fs).
+	Episodes store.Episodes
 }
 
 // Server answers the v1 API.
@@ -57,6 +59,7 @@ type Server struct {
 	cfg          config.Serve
 	unstamped    string
 	store        *store.Store
+	episodes     store.Episodes
 	index        *index.Writer
 	gate         *gate.Gate
 	tokens       *tokens.Store
@@ -83,6 +86,7 @@ func New(opts Options) *Server {
 		cfg:          opts.Config,
 		unstamped:    opts.Config.Gate.Unstamped,
 		store:        opts.Store,
+		episodes:     opts.Episodes,
 		index:        opts.Index,
 		gate:         opts.Gate,
 		tokens:       opts.Tokens,
@@ -98,6 +102,9 @@ func New(opts Options) *Server {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.episodes == nil {
+		s.episodes = s.store
 	}
 	s.fleetView = s.newFleetCache()
 	if s.stallTimeout == 0 {

@@ -26,7 +26,7 @@ func TestPutEpisodeThenDuplicate(t *testing.T) {
 	at := time.Date(2025, 3, 4, 5, 6, 7, 8, time.UTC)
 	meta := EpisodeMeta{Episode: "ep-001.tar.zst", Commit: "abc1234", Remote: "10.0.0.7:51234", ReceivedAt: at}
 
-	_, found, err := s.Stored("lab-07", sha, meta)
+	_, found, err := s.Stored(t.Context(), "lab-07", sha, meta)
 	require.NoError(t, err)
 	assert.False(t, found)
 
@@ -47,7 +47,7 @@ func TestPutEpisodeThenDuplicate(t *testing.T) {
 		"commit": "abc1234", "remote": "10.0.0.7:51234",
 	}, onDisk)
 
-	stored, found, err := s.Stored("lab-07", sha, EpisodeMeta{Episode: "asked-again"})
+	stored, found, err := s.Stored(t.Context(), "lab-07", sha, EpisodeMeta{Episode: "asked-again"})
 	require.NoError(t, err)
 	assert.True(t, found)
 	assert.Equal(t, PutResult{SHA256: sha, Size: int64(len(body)), ReceivedAt: at, Episode: meta.Episode}, stored)

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,7 +40,7 @@ func (s *Store) episodeLock(sha string) *sync.Mutex {
 // is not stored. When it is but its sidecar is missing, unreadable, or Open's
 // placeholder, retry's episode name, commit and remote are written as the sidecar,
 // with the tarball's own size and time, before answering.
-func (s *Store) Stored(host, sha string, retry EpisodeMeta) (PutResult, bool, error) {
+func (s *Store) Stored(_ context.Context, host, sha string, retry EpisodeMeta) (PutResult, bool, error) {
 	if !validHost(host) || !protocol.ValidSHA256(sha) || !protocol.ValidEpisode(retry.Episode) {
 		return PutResult{}, false, fmt.Errorf("%w: host %q, episode %q, sha256 %q", ErrBadName, host, retry.Episode, sha)
 	}
@@ -52,7 +53,7 @@ func (s *Store) Stored(host, sha string, retry EpisodeMeta) (PutResult, bool, er
 // Has reports whether host's episode sha is stored, without reading or repairing its
 // sidecar: the upload limits let a retry of a stored episode through, since its
 // answer (Stored) reads no body.
-func (s *Store) Has(host, sha string) bool {
+func (s *Store) Has(_ context.Context, host, sha string) bool {
 	if !validHost(host) || !protocol.ValidSHA256(sha) {
 		return false
 	}

@@ -164,7 +164,7 @@ func TestBadNamesWriteNothing(t *testing.T) {
 	for _, h := range hosts {
 		_, err := s.PutEpisode(ctx, h, sha, bytes.NewReader(body), 10, EpisodeMeta{Episode: "ep"})
 		check("put host "+h, err)
-		_, _, err = s.Stored(h, sha, EpisodeMeta{Episode: "ep"})
+		_, _, err = s.Stored(t.Context(), h, sha, EpisodeMeta{Episode: "ep"})
 		check("stored host "+h, err)
 		check("put health "+h, s.PutHostHealth(h, []byte(`{}`), time.Now()))
 		_, err = s.HostHealth(h)
@@ -173,13 +173,13 @@ func TestBadNamesWriteNothing(t *testing.T) {
 	for _, e := range episodes {
 		_, err := s.PutEpisode(ctx, "lab-07", sha, bytes.NewReader(body), 10, EpisodeMeta{Episode: e})
 		check("put episode "+e, err)
-		_, _, err = s.Stored("lab-07", sha, EpisodeMeta{Episode: e})
+		_, _, err = s.Stored(t.Context(), "lab-07", sha, EpisodeMeta{Episode: e})
 		check("stored episode "+e, err)
 	}
 	for _, bad := range shas {
 		_, err := s.PutEpisode(ctx, "lab-07", bad, bytes.NewReader(body), 10, EpisodeMeta{Episode: "ep"})
 		check("put sha "+bad, err)
-		_, _, err = s.Stored("lab-07", bad, EpisodeMeta{Episode: "ep"})
+		_, _, err = s.Stored(t.Context(), "lab-07", bad, EpisodeMeta{Episode: "ep"})
 		check("stored sha "+bad, err)
 	}
 	assert.Equal(t, []string{"data/", "data/episodes/", "data/host-health/", "data/tmp/"}, tree(t, parent))
