@@ -138,13 +138,43 @@ func (u *upload) abortUnlessDone() {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), s.opts.StallTimeout)
 	defer cancel()
-	_, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &s.cfg.Bucket, Key: &u.key, UploadId: &u.id})
-	if codeOf(err) == "NoSuchUpload" {
-		err = nil
-	}
-	s.observe(ctx, opAbort, err)
-	if err != nil {
+	if err := s.abort(ctx, u.key, u.id); err != nil {
 		s.log.Warn().Err(err).Str("key", u.key).Msg("could not abort a multipart upload; the hourly sweep aborts it once it is older than an hour")
+	}
+}
+
+// abort aborts a multipart upload until ListParts no longer finds it: a part whose
+// request the store is still finishing (its body cut by the client) may outlive one
+// abort, as S3's own documentation warns.
+func (s *Store) abort(ctx context.Context, key, id string) error {
+	wait := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		_, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &s.cfg.Bucket, Key: &key, UploadId: &id})
+		if codeOf(err) == "NoSuchUpload" {
+			err = nil
+		}
+		s.observe(ctx, opAbort, err)
+		if err != nil {
+			return unavailable(ctx, opAbort, key, err)
+		}
+		_, err = s.client.ListParts(ctx, &s3.ListPartsInput{Bucket: &s.cfg.Bucket, Key: &key, UploadId: &id, MaxParts: aws.Int32(1)})
+		if codeOf(err) == "NoSuchUpload" || statusOf(err) == http.StatusNotFound {
+			s.observe(ctx, opList, nil)
+			return nil
+		}
+		s.observe(ctx, opList, err)
+		if err != nil {
+			return unavailable(ctx, opList, key, err)
+		}
+		if attempt == 5 {
+			return fmt.Errorf("%w: abort %s: the upload is still listed after %d aborts", store.ErrUnavailable, key, attempt)
+		}
+		select {
+		case <-time.After(wait):
+			wait *= 2
+		case <-ctx.Done():
+			return unavailable(ctx, opAbort, key, ctx.Err())
+		}
 	}
 }
 
@@ -226,11 +256,17 @@ func (u *upload) bufferedPart(n int32, body io.Reader, maxBytes int64) (more boo
 // twice), under a watchdog that cuts it when the store stops taking bytes or
 // answering for the stall timeout. A failure of r (the client gone, its body cut) is
 // returned as r's error, not the store's.
+//
+// When r fails or the upload's context ends mid-part, the part is still sent whole,
+// padded with zeros, and answered before part returns: a request cut short would
+// leave the store finishing it on its own time, and a part it wrote after the abort
+// would bring the aborted upload back (S3 warns of this; versitygw does it). The
+// padded part is never completed: the upload is aborted.
 func (u *upload) part(n int32, r io.Reader, length int64) error {
 	s := u.s
-	pr := &partReader{r: r, left: length}
+	pr := &partReader{r: r, left: length, cut: u.ctx.Done()}
 	pr.touch()
-	ctx, cancel := context.WithCancelCause(u.ctx)
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(u.ctx))
 	defer cancel(nil)
 	stop := s.watch(ctx, cancel, pr)
 	out, err := s.client.UploadPart(ctx, &s3.UploadPartInput{
@@ -244,6 +280,9 @@ func (u *upload) part(n int32, r io.Reader, length int64) error {
 	stop()
 	if rerr := pr.seal(); rerr != nil {
 		return rerr // the client's, not the store's: no observe
+	}
+	if cerr := u.ctx.Err(); cerr != nil {
+		return fmt.Errorf("upload part %d of %s: %w", n, u.key, cerr)
 	}
 	if err != nil && errors.Is(context.Cause(ctx), errStalled) {
 		err = fmt.Errorf("%w: %w", errStalled, err)
@@ -332,13 +371,15 @@ func (u *upload) putEmpty(host, sha string, body io.Reader, meta store.EpisodeMe
 }
 
 // partReader is a part's body as the SDK reads it. It keeps the body's own error
-// apart from the store's, notes when the store last took bytes (the watchdog), and is
+// apart from the store's, pads the part with zeros once the body failed or cut is
+// closed (see part), notes when the store last took bytes (the watchdog), and is
 // sealed once UploadPart returns: net/http may still be reading a request body after
 // the response came (a store answering early), and the next part must not race it.
 type partReader struct {
 	mu     sync.Mutex
 	r      io.Reader
 	left   int64
+	cut    <-chan struct{}
 	err    error // the body's error, if it failed
 	sealed bool
 
@@ -356,14 +397,18 @@ func (p *partReader) Read(b []byte) (int, error) {
 	if p.sealed {
 		return 0, errSealed
 	}
-	if p.err != nil {
-		return 0, p.err
-	}
 	if p.left <= 0 {
 		return 0, io.EOF
 	}
+	b = b[:min(int64(len(b)), p.left)]
+	if p.err != nil || p.cutOff() {
+		clear(b)
+		p.left -= int64(len(b))
+		p.touch()
+		return len(b), nil
+	}
 	p.reading.Store(true)
-	n, err := p.r.Read(b[:min(int64(len(b)), p.left)])
+	n, err := p.r.Read(b)
 	p.reading.Store(false)
 	p.touch()
 	p.left -= int64(n)
@@ -373,7 +418,16 @@ func (p *partReader) Read(b []byte) (int, error) {
 	if err != nil && err != io.EOF {
 		p.err = err
 	}
-	return n, err
+	return n, nil
+}
+
+func (p *partReader) cutOff() bool {
+	select {
+	case <-p.cut:
+		return true
+	default:
+		return false
+	}
 }
 
 // seal stops all further reads and returns the body's error, if any.
