@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -49,8 +50,10 @@ type fleetView struct {
 	StateError string
 	Filter     filter
 	Options    []option
-	Rows       []rowView
-	Total      int
+	// Rows are the table's rows (fleetRow), Shown how many.
+	Rows  template.HTML
+	Shown int
+	Total int
 	// NoMatch is set when a filter left no row (the fleet has some).
 	NoMatch    bool
 	Unproven   []string
@@ -118,7 +121,7 @@ type rowView struct {
 	CertBad                   bool
 	Alerts                    int
 	Silenced                  when
-	Spark                     sparkline
+	Spark                     template.HTML
 }
 
 func (p *Pages) fleetPage(w http.ResponseWriter, r *http.Request) {
@@ -128,17 +131,24 @@ func (p *Pages) fleetPage(w http.ResponseWriter, r *http.Request) {
 	}
 	f, err := parseFilter(r.URL.Query())
 	if err != nil {
-		p.fail(w, v, http.StatusBadRequest, "Bad filter", err.Error())
+		p.fail(w, r, v, http.StatusBadRequest, "Bad filter", err.Error())
 		return
 	}
 	fl, err := p.src.Fleet()
 	if err != nil {
 		p.log.Error().Err(err).Msg("fleet page: the fleet could not be evaluated")
-		p.fail(w, v, http.StatusServiceUnavailable, "Fleet unavailable",
+		p.fail(w, r, v, http.StatusServiceUnavailable, "Fleet unavailable",
 			"The fleet could not be evaluated: "+err.Error()+". The receiver's log says more; try again in a minute.")
 		return
 	}
-	p.render(w, http.StatusOK, p.fleetT, p.fleetView(v, &fl, f, p.now()))
+	now := p.now()
+	p.render(w, r, http.StatusOK, p.fleetT, p.fleetView(v, &fl, f, now), func(hw *htmlWriter) {
+		for i := range fl.Hosts {
+			if f.keeps(&fl.Hosts[i]) {
+				hw.fleetRow(&fl.Hosts[i], now)
+			}
+		}
+	})
 }
 
 func (p *Pages) fleetView(v *visitor, fl *fleethealth.Fleet, f filter, now time.Time) fleetView {
@@ -150,13 +160,12 @@ func (p *Pages) fleetView(v *visitor, fl *fleethealth.Fleet, f filter, now time.
 	for _, s := range statuses {
 		fv.Options = append(fv.Options, option{Value: s, Label: s, Selected: f.Status == s})
 	}
-	fv.Rows = make([]rowView, 0, len(fl.Hosts))
 	for i := range fl.Hosts {
 		if f.keeps(&fl.Hosts[i]) {
-			fv.Rows = append(fv.Rows, row(&fl.Hosts[i], now))
+			fv.Shown++
 		}
 	}
-	fv.NoMatch = f.On() && len(fv.Rows) == 0 && len(fl.Hosts) > 0
+	fv.NoMatch = f.On() && fv.Shown == 0 && len(fl.Hosts) > 0
 	fv.Unproven, fv.UnprovenN = fl.Unproven, max(0, fl.UnprovenCount-len(fl.Unproven))
 	for _, h := range fl.RefusedHandshakes {
 		fv.Handshakes = append(fv.Handshakes, handshakeView{Remote: h.Remote, Reason: h.Reason, Count: h.Count, Last: at(h.Last, now)})
@@ -215,7 +224,7 @@ func row(r *fleethealth.Row, now time.Time) rowView {
 		Host: r.Host, Href: "/hosts/" + url.PathEscape(r.Host), Status: r.Status,
 		Symptom: r.WorstSymptom, Severity: r.WorstSeverity, Since: lasting(r.WorstSince, now),
 		LastSeen: at(r.LastSeen, now), LastEpisode: at(r.LastEpisode, now),
-		Commit: shortCommit(r.Commit), Alerts: len(r.OpenAlerts), Spark: spark(r.Hourly),
+		Commit: shortCommit(r.Commit), Alerts: len(r.OpenAlerts), Spark: sparkSVG(r.Hourly),
 		Doctor: "none",
 	}
 	v.Mark, v.MarkText, v.MarkClass = allowed(r)
@@ -248,4 +257,105 @@ func allowed(r *fleethealth.Row) (mark, text, class string) {
 		return "✓", "allowed by the gate", "yes"
 	}
 	return "✗", "refused by the gate", "no"
+}
+
+// fleetRow writes host r's row of the fleet table (markup.go says why in Go).
+func (w *htmlWriter) fleetRow(r *fleethealth.Row, now time.Time) {
+	w.raw(`<tr data-host="`)
+	w.text(r.Host)
+	w.raw(`" data-status="`)
+	w.text(r.Status)
+	w.raw(`"><th scope="row"><a href="/hosts/`)
+	w.text(url.PathEscape(r.Host))
+	w.raw(`">`)
+	w.text(r.Host)
+	w.raw(`</a></th><td><span class="status status-`)
+	w.text(r.Status)
+	w.raw(`">`)
+	w.text(r.Status)
+	w.raw(`</span></td><td>`)
+	if r.WorstSymptom != "" {
+		w.text(r.WorstSymptom)
+		if !r.WorstSince.IsZero() {
+			w.raw(` <span title="since `)
+			w.abs(r.WorstSince)
+			w.raw(`">for `)
+			w.span(max(0, now.Sub(r.WorstSince)))
+			w.raw(`</span>`)
+		}
+	}
+	w.raw(`</td><td>`)
+	if r.LastSeen.IsZero() {
+		w.raw(`never`)
+	} else {
+		w.raw(`<time datetime="`)
+		w.iso(r.LastSeen)
+		w.raw(`" title="`)
+		w.abs(r.LastSeen)
+		w.raw(`">`)
+		w.rel(r.LastSeen, now)
+		w.raw(`</time>`)
+	}
+	w.raw(`</td><td>`)
+	w.titled(r.LastEpisode, now, "none")
+	w.raw(`</td><td>`)
+	if r.Commit == "" {
+		w.raw(`unstamped`)
+	} else {
+		w.raw(`<code>`)
+		w.text(shortCommit(r.Commit))
+		w.raw(`</code> `)
+		switch {
+		case r.CommitAllowed == nil:
+			w.raw(`<span class="muted">?<span class="vh"> gate's answer unknown</span></span>`)
+		case *r.CommitAllowed:
+			w.raw(`<span class="yes">✓<span class="vh"> allowed by the gate</span></span>`)
+		default:
+			w.raw(`<span class="no">✗<span class="vh"> refused by the gate</span></span>`)
+		}
+	}
+	w.raw(`</td><td>`)
+	if r.Report == nil {
+		w.raw(`none`)
+	} else {
+		w.text(r.Report.Status)
+		if !r.Report.ReceivedAt.IsZero() {
+			w.raw(`, `)
+			w.span(max(0, now.Sub(r.Report.ReceivedAt)))
+		}
+	}
+	switch {
+	case r.CertDaysLeft == nil:
+		w.raw(`</td><td>`)
+	case *r.CertDaysLeft < 0:
+		w.raw(`</td><td class="bad">expired`)
+	case *r.CertDaysLeft < 7:
+		w.raw(`</td><td class="bad">`)
+		w.int(*r.CertDaysLeft)
+	default:
+		w.raw(`</td><td>`)
+		w.int(*r.CertDaysLeft)
+	}
+	w.raw(`</td><td>`)
+	w.int(len(r.OpenAlerts))
+	w.raw(`</td><td>`)
+	if r.Silence != nil {
+		w.titled(r.Silence.Until, now, "")
+	}
+	w.raw(`</td><td>`)
+	w.spark(r.Hourly)
+	w.raw("</td></tr>\n")
+}
+
+// titled is t relative to now, absolute in its title; none when t is zero.
+func (w *htmlWriter) titled(t, now time.Time, none markup) {
+	if t.IsZero() {
+		w.raw(none)
+		return
+	}
+	w.raw(`<span title="`)
+	w.abs(t)
+	w.raw(`">`)
+	w.rel(t, now)
+	w.raw(`</span>`)
 }

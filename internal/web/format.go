@@ -16,12 +16,14 @@ type when struct {
 	Rel, Abs, ISO string
 }
 
+const absLayout = "2006-01-02 15:04:05 UTC"
+
 func at(t, now time.Time) when {
 	if t.IsZero() {
 		return when{}
 	}
 	u := t.UTC()
-	return when{Rel: relative(t, now), Abs: u.Format("2006-01-02 15:04:05 UTC"), ISO: u.Format(time.RFC3339)}
+	return when{Rel: relative(t, now), Abs: u.Format(absLayout), ISO: u.Format(time.RFC3339)}
 }
 
 // lasting is a moment as the start of something still going on: "for 3 h".
@@ -33,28 +35,34 @@ func lasting(t, now time.Time) when {
 	return w
 }
 
-func relative(t, now time.Time) string {
+func relative(t, now time.Time) string { return string(appendRelative(nil, t, now)) }
+
+// appendRelative is t seen from now: "3 h ago", "just now", "in 4 h".
+func appendRelative(b []byte, t, now time.Time) []byte {
 	d := now.Sub(t)
 	switch {
 	case d < -time.Minute:
-		return "in " + span(-d)
+		return appendSpan(append(b, "in "...), -d)
 	case d < time.Minute:
-		return "just now"
+		return append(b, "just now"...)
 	}
-	return span(d) + " ago"
+	return append(appendSpan(b, d), " ago"...)
 }
 
-// span is a duration in its largest unit, rounded down: "45 s", "12 min", "3 h", "5 d".
-func span(d time.Duration) string {
+func span(d time.Duration) string { return string(appendSpan(nil, d)) }
+
+// appendSpan is a duration in its largest unit, rounded down: "45 s", "12 min",
+// "3 h", "5 d" (hours up to two days: "36 h" says more than "1 d").
+func appendSpan(b []byte, d time.Duration) []byte {
 	switch {
 	case d < time.Minute:
-		return strconv.Itoa(int(d/time.Second)) + " s"
+		return append(strconv.AppendInt(b, int64(d/time.Second), 10), " s"...)
 	case d < time.Hour:
-		return strconv.Itoa(int(d/time.Minute)) + " min"
+		return append(strconv.AppendInt(b, int64(d/time.Minute), 10), " min"...)
 	case d < 48*time.Hour:
-		return strconv.Itoa(int(d/time.Hour)) + " h"
+		return append(strconv.AppendInt(b, int64(d/time.Hour), 10), " h"...)
 	}
-	return strconv.Itoa(int(d/(24*time.Hour))) + " d"
+	return append(strconv.AppendInt(b, int64(d/(24*time.Hour)), 10), " d"...)
 }
 
 // uptime is a duration in its two largest units: "3 d 4 h", "4 h 12 min".

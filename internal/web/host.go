@@ -132,14 +132,14 @@ func (p *Pages) hostPage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p.showHost(w, v, host, http.StatusOK, silenceForm{}, "")
+	p.showHost(w, r, v, host, http.StatusOK, silenceForm{}, "")
 }
 
 // hostOf is the host the path names, or false once a 400 said it names none.
 func (p *Pages) hostOf(w http.ResponseWriter, r *http.Request, v *visitor) (string, bool) {
 	host, ok := protocol.NormalizeHost(r.PathValue("host"))
 	if !ok {
-		p.fail(w, v, http.StatusBadRequest, "Not a host name",
+		p.fail(w, r, v, http.StatusBadRequest, "Not a host name",
 			"“"+r.PathValue("host")+"” is not a host name (ASCII letters, digits and hyphens, dot-separated). Pick the host from the fleet page.")
 		return "", false
 	}
@@ -148,11 +148,11 @@ func (p *Pages) hostOf(w http.ResponseWriter, r *http.Request, v *visitor) (stri
 
 // showHost renders host's page with status: 200, or the 4xx of a form that changed
 // nothing (then problem says why and form holds what was sent).
-func (p *Pages) showHost(w http.ResponseWriter, v *visitor, host string, status int, form silenceForm, problem string) {
+func (p *Pages) showHost(w http.ResponseWriter, r *http.Request, v *visitor, host string, status int, form silenceForm, problem string) {
 	fl, err := p.src.Fleet()
 	if err != nil {
 		p.log.Error().Err(err).Msg("fleet page: the fleet could not be evaluated")
-		p.fail(w, v, http.StatusServiceUnavailable, "Fleet unavailable",
+		p.fail(w, r, v, http.StatusServiceUnavailable, "Fleet unavailable",
 			"The fleet could not be evaluated: "+err.Error()+". The receiver's log says more; try again in a minute.")
 		return
 	}
@@ -165,7 +165,7 @@ func (p *Pages) showHost(w http.ResponseWriter, v *visitor, host string, status 
 	}
 	rep, repErr := p.src.Report(host)
 	if hr == nil && errors.Is(repErr, fs.ErrNotExist) {
-		p.fail(w, v, http.StatusNotFound, "No such host",
+		p.fail(w, r, v, http.StatusNotFound, "No such host",
 			"No host “"+host+"” is in the fleet (no request within the active window, no host token) and it sent no doctor report.")
 		return
 	}
@@ -219,7 +219,7 @@ func (p *Pages) showHost(w http.ResponseWriter, v *visitor, host string, status 
 		hv.SymptomOpts = append(hv.SymptomOpts, option{Value: s, Label: s, Selected: form.Symptom == s})
 	}
 	hv.ForOpts = forOptions(v.recv.MaxSilence, form.For)
-	p.render(w, status, p.hostT, hv)
+	p.render(w, r, status, p.hostT, hv)
 }
 
 func forOptions(maxSilence time.Duration, chosen string) []option {
@@ -310,21 +310,21 @@ func (p *Pages) silence(w http.ResponseWriter, r *http.Request) {
 	}
 	form := silenceForm{Symptom: r.PostForm.Get("symptom"), For: r.PostForm.Get("for"), Reason: r.PostForm.Get("reason")}
 	if !slices.ContainsFunc(forOptions(v.recv.MaxSilence, ""), func(o option) bool { return o.Value == form.For }) {
-		p.showHost(w, v, host, http.StatusBadRequest, form, "Choose how long the silence lasts from the list; nothing was silenced.")
+		p.showHost(w, r, v, host, http.StatusBadRequest, form, "Choose how long the silence lasts from the list; nothing was silenced.")
 		return
 	}
 	if form.Symptom != "" && !slices.Contains(fleethealth.Symptoms, form.Symptom) {
-		p.showHost(w, v, host, http.StatusBadRequest, form, "Choose the symptom from the list; nothing was silenced.")
+		p.showHost(w, r, v, host, http.StatusBadRequest, form, "Choose the symptom from the list; nothing was silenced.")
 		return
 	}
 	sl, err := p.src.Silence(silences.Request{Host: host, Symptom: form.Symptom, For: form.For, Reason: form.Reason}, v.admin)
 	if errors.Is(err, silences.ErrInvalid) {
-		p.showHost(w, v, host, http.StatusBadRequest, form, "Nothing was silenced: "+err.Error()+".")
+		p.showHost(w, r, v, host, http.StatusBadRequest, form, "Nothing was silenced: "+err.Error()+".")
 		return
 	}
 	if err != nil {
 		p.log.Error().Err(err).Str("host", host).Msg("fleet page: a silence could not be made")
-		p.fail(w, v, http.StatusInternalServerError, "Silence not made", "The silence could not be recorded: "+err.Error()+".")
+		p.fail(w, r, v, http.StatusInternalServerError, "Silence not made", "The silence could not be recorded: "+err.Error()+".")
 		return
 	}
 	p.log.Info().Str("id", sl.ID).Str("host", sl.Host).Str("symptom", sl.Symptom).Time("end", sl.End).Str("by", v.admin).
@@ -347,25 +347,25 @@ func (p *Pages) endSilence(w http.ResponseWriter, r *http.Request) {
 	current, err := p.src.Silences(host)
 	if err != nil {
 		p.log.Error().Err(err).Str("host", host).Msg("fleet page: the silences could not be read")
-		p.fail(w, v, http.StatusInternalServerError, "Silence not ended", "The silences could not be read: "+err.Error()+".")
+		p.fail(w, r, v, http.StatusInternalServerError, "Silence not ended", "The silences could not be read: "+err.Error()+".")
 		return
 	}
 	// An id from another host's page would end that host's silence from this one's.
 	if !slices.ContainsFunc(current, func(s silences.View) bool { return s.ID == id }) {
-		p.showHost(w, v, host, http.StatusNotFound, silenceForm{}, "No active or pending silence of "+host+" has the id “"+id+"”: it may have ended already. Nothing was changed.")
+		p.showHost(w, r, v, host, http.StatusNotFound, silenceForm{}, "No active or pending silence of "+host+" has the id “"+id+"”: it may have ended already. Nothing was changed.")
 		return
 	}
 	err = p.src.EndSilence(id, v.admin)
 	switch {
 	case errors.Is(err, silences.ErrNotFound):
-		p.showHost(w, v, host, http.StatusNotFound, silenceForm{}, "Nothing was changed: "+err.Error()+".")
+		p.showHost(w, r, v, host, http.StatusNotFound, silenceForm{}, "Nothing was changed: "+err.Error()+".")
 		return
 	case errors.Is(err, silences.ErrOver):
-		p.showHost(w, v, host, http.StatusConflict, silenceForm{}, "Nothing was changed: "+err.Error()+".")
+		p.showHost(w, r, v, host, http.StatusConflict, silenceForm{}, "Nothing was changed: "+err.Error()+".")
 		return
 	case err != nil:
 		p.log.Error().Err(err).Str("host", host).Str("id", id).Msg("fleet page: a silence could not be ended")
-		p.fail(w, v, http.StatusInternalServerError, "Silence not ended", "The silence could not be ended: "+err.Error()+".")
+		p.fail(w, r, v, http.StatusInternalServerError, "Silence not ended", "The silence could not be ended: "+err.Error()+".")
 		return
 	}
 	p.log.Info().Str("id", id).Str("host", host).Str("by", v.admin).Msg("fleet page: silence ended")

@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"compress/gzip"
 	"embed"
 	"html/template"
 	"net/http"
@@ -119,23 +120,68 @@ func (p *Pages) frame(v *visitor, title string) frame {
 	return f
 }
 
-var bufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+var (
+	bufs    = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+	writers = sync.Pool{New: func() any { return new(htmlWriter) }}
+	gzips   = sync.Pool{New: func() any { w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed); return w }}
+)
 
-// render writes a whole page or, when the template fails, a 500 and no half page.
-func (p *Pages) render(w http.ResponseWriter, status int, t *template.Template, data any) {
+// render writes a whole page or, when a template fails, a 500 and no half page. rows,
+// when set, writes the fleet table's rows between the page's two halves ("page",
+// "page-end"; markup.go says why in Go).
+//
+// A page goes gzipped to a browser that takes it: the 300-host fleet page is 280 KB
+// and 14 KB gzipped. Compressing a page that holds a secret (the CSRF token) beside
+// text an attacker chooses (the ?q= filter) is what BREACH guesses the secret from,
+// by making the victim's browser load many variants; here the cookies are
+// SameSite=Strict, so a request another site makes carries no session and no CSRF
+// cookie, and its page holds a fresh token that guessing cannot converge on.
+func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, t *template.Template, data any, rows ...func(*htmlWriter)) {
 	buf := bufs.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bufs.Put(buf)
-	if err := t.ExecuteTemplate(buf, "layout", data); err != nil {
+	err := t.ExecuteTemplate(buf, "page", data)
+	if err == nil && len(rows) > 0 {
+		hw := writers.Get().(*htmlWriter)
+		hw.b = hw.b[:0]
+		for _, write := range rows {
+			write(hw)
+		}
+		buf.Write(hw.b)
+		writers.Put(hw)
+		err = t.ExecuteTemplate(buf, "page-end", data)
+	}
+	if err != nil {
 		p.log.Error().Err(err).Msg("fleet page: render failed")
 		http.Error(w, "the page could not be rendered: the receiver's log says why", http.StatusInternalServerError)
 		return
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	h.Add("Vary", "Accept-Encoding")
+	if !acceptsGzip(r) {
+		h.Set("Content-Length", strconv.Itoa(buf.Len()))
+		w.WriteHeader(status)
+		_, _ = w.Write(buf.Bytes())
+		return
+	}
+	h.Set("Content-Encoding", "gzip")
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	zw := gzips.Get().(*gzip.Writer)
+	zw.Reset(w)
+	_, _ = zw.Write(buf.Bytes())
+	_ = zw.Close()
+	gzips.Put(zw)
+}
+
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(coding), "gzip") && strings.ReplaceAll(strings.TrimSpace(params), " ", "") != "q=0" {
+			return true
+		}
+	}
+	return false
 }
 
 // errorView is a page that only says what went wrong, and where to go on.
@@ -147,7 +193,7 @@ type errorView struct {
 	BackTxt string
 }
 
-func (p *Pages) fail(w http.ResponseWriter, v *visitor, status int, title, message string) {
+func (p *Pages) fail(w http.ResponseWriter, r *http.Request, v *visitor, status int, title, message string) {
 	e := errorView{frame: p.frame(v, title), Status: status, Message: message, Back: "/", BackTxt: "Back to the fleet"}
-	p.render(w, status, p.errorT, e)
+	p.render(w, r, status, p.errorT, e)
 }

@@ -212,21 +212,21 @@ func localPath(next string) string {
 // False when it was answered (400, 403 or 413).
 func (p *Pages) checkPost(w http.ResponseWriter, r *http.Request, v *visitor) bool {
 	if !sameOrigin(r) {
-		p.fail(w, v, http.StatusForbidden, "Refused", "This form was sent from another site, so nothing was changed. Use the form on this receiver's own page.")
+		p.fail(w, r, v, http.StatusForbidden, "Refused", "This form was sent from another site, so nothing was changed. Use the form on this receiver's own page.")
 		return false
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			p.fail(w, v, http.StatusRequestEntityTooLarge, "Form too large", "The form is larger than 16 KiB, so nothing was changed. Shorten the reason and send it again.")
+			p.fail(w, r, v, http.StatusRequestEntityTooLarge, "Form too large", "The form is larger than 16 KiB, so nothing was changed. Shorten the reason and send it again.")
 			return false
 		}
-		p.fail(w, v, http.StatusBadRequest, "Bad form", "The form could not be read, so nothing was changed: send it again from the page.")
+		p.fail(w, r, v, http.StatusBadRequest, "Bad form", "The form could not be read, so nothing was changed: send it again from the page.")
 		return false
 	}
 	if !sameToken(v.csrf, r.PostForm.Get("csrf")) {
-		p.fail(w, v, http.StatusForbidden, "Refused", "The form's security token is missing or out of date (a page from before a sign-in, or from another tab), so nothing was changed. Reload the page and send the form again.")
+		p.fail(w, r, v, http.StatusForbidden, "Refused", "The form's security token is missing or out of date (a page from before a sign-in, or from another tab), so nothing was changed. Reload the page and send the form again.")
 		return false
 	}
 	return true
@@ -281,7 +281,7 @@ func (p *Pages) signinPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	v := &visitor{recv: rs, csrf: p.preSessionCSRF(w, r)}
-	p.render(w, http.StatusOK, p.signinT, signinView{frame: p.frame(v, "Sign in"), Next: next, TTL: span(p.ttl)})
+	p.render(w, r, http.StatusOK, p.signinT, signinView{frame: p.frame(v, "Sign in"), Next: next, TTL: span(p.ttl)})
 }
 
 // signin checks an admin token as the API does and starts a session. Neither the
@@ -306,7 +306,7 @@ func (p *Pages) signin(w http.ResponseWriter, r *http.Request) {
 		p.log.Warn().Str("admin", "unknown token").Str("remote", r.RemoteAddr).Msg("fleet page: sign-in refused: not an admin token")
 		view := signinView{frame: p.frame(v, "Sign in"), Next: next, TTL: span(p.ttl),
 			Problem: "That is not an admin token. Sign in with a token the receiver's tokens file lists as an admin's (a host's token will not do)."}
-		p.render(w, http.StatusUnauthorized, p.signinT, view)
+		p.render(w, r, http.StatusUnauthorized, p.signinT, view)
 		return
 	}
 	now := p.now()

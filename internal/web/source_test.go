@@ -142,8 +142,6 @@ func (f *fakeSource) calls() (made []madeSilence, ended []string) {
 	return append([]madeSilence(nil), f.made...), append([]string(nil), f.ended...)
 }
 
-var errInvalidReason = fmt.Errorf("%w: a reason is required", silences.ErrInvalid)
-
 // Tokens of the test fleet: never printed anywhere, which the tests check.
 const (
 	adminToken = "adm1n-t0ken-SECRET-0f3c9a7e"

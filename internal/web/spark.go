@@ -1,7 +1,7 @@
 package web
 
 import (
-	"strconv"
+	"html/template"
 
 	"github.com/cis490/cis490/internal/fleethealth"
 )
@@ -9,22 +9,21 @@ import (
 // A sparkline is a row's last 24 h of requests (Row.Hourly) as 24 stacked bars,
 // ok at the bottom, then refused, then failed: an inline SVG drawn by CSS strokes
 // (page.css .spark), one path per outcome, scaled to the row's busiest hour. A path
-// is a list of "M x y v-h" strokes, which keeps a row's SVG near 300 bytes.
+// is its bars as vertical strokes ("m3 8v-9": over to the next bar's foot, then up),
+// which keeps a row's SVG near 300 bytes.
 const (
-	sparkHeight = 12 // viewBox units; the box is 3 units per hour wide
+	sparkHeight = 12 // viewBox units; each hour is sparkStep wide
 	sparkStep   = 3
 )
 
-type sparkline struct {
-	Label               string // the text alternative: the day's counts
-	ViewBox             string
-	OK, Refused, Failed string // path data; "" draws nothing
-	Empty               bool   // no request at all: a baseline only
+// sparkSVG is the sparkline as markup, for a template.
+func sparkSVG(hours []fleethealth.HourCounts) template.HTML {
+	var w htmlWriter
+	w.spark(hours)
+	return w.html()
 }
 
-var sparkViewBox = "0 0 " + strconv.Itoa(sparkStep*fleethealth.SparkHours) + " " + strconv.Itoa(sparkHeight)
-
-func spark(hours []fleethealth.HourCounts) sparkline {
+func (w *htmlWriter) spark(hours []fleethealth.HourCounts) {
 	var total fleethealth.HourCounts
 	peak := 0
 	for _, h := range hours {
@@ -33,65 +32,84 @@ func spark(hours []fleethealth.HourCounts) sparkline {
 		total.Failed += h.Failed
 		peak = max(peak, h.OK+h.Refused+h.Failed)
 	}
-	s := sparkline{
-		Label: "requests in 24 h: " + strconv.Itoa(total.OK) + " ok, " + strconv.Itoa(total.Refused) + " refused, " +
-			strconv.Itoa(total.Failed) + " failed",
-		ViewBox: sparkViewBox,
-	}
+	w.raw(`<svg class="spark" role="img" aria-label="requests in 24 h: `)
+	w.int(total.OK)
+	w.raw(` ok, `)
+	w.int(total.Refused)
+	w.raw(` refused, `)
+	w.int(total.Failed)
+	w.raw(` failed" viewBox="0 0 72 12">`)
 	if peak == 0 {
-		s.Empty = true
-		return s
+		w.raw(`<path class="base" d="M0 11.5h72"/></svg>`)
+		return
 	}
-	var ok, refused, failed []byte
-	for i, h := range hours {
-		if i >= fleethealth.SparkHours {
-			break
+	hours = hours[:min(len(hours), fleethealth.SparkHours)]
+	for outcome, class := range [3]markup{`<path class="o" d="`, `<path class="r" d="`, `<path class="f" d="`} {
+		var p pen
+		for i, h := range hours {
+			heights := bars(h, peak)
+			foot := sparkHeight
+			for _, below := range heights[:outcome] {
+				foot -= below
+			}
+			if heights[outcome] == 0 {
+				continue
+			}
+			if !p.down {
+				w.raw(class)
+			}
+			p.stroke(w, sparkStep*i+1, foot, heights[outcome])
 		}
-		x := sparkStep*i + 1
-		hOK, hRefused, hFailed := bars(h, peak)
-		y := sparkHeight
-		ok = stroke(ok, x, y, hOK)
-		y -= hOK
-		refused = stroke(refused, x, y, hRefused)
-		y -= hRefused
-		failed = stroke(failed, x, y, hFailed)
+		if p.down {
+			w.raw(`"/>`)
+		}
 	}
-	s.OK, s.Refused, s.Failed = string(ok), string(refused), string(failed)
-	return s
+	w.raw(`</svg>`)
 }
 
-// bars are an hour's three heights: each outcome that happened is at least one unit
-// tall, so one refusal among many successes still shows, and together they never
-// pass the box.
-func bars(h fleethealth.HourCounts, peak int) (int, int, int) {
+// pen draws vertical strokes, each from where the last one ended.
+type pen struct {
+	down bool
+	x, y int
+}
+
+func (p *pen) stroke(w *htmlWriter, x, y, h int) {
+	if !p.down {
+		w.raw("M")
+		w.int(x)
+		w.raw(" ")
+		w.int(y)
+	} else {
+		w.raw("m")
+		w.int(x - p.x)
+		w.raw(" ")
+		w.int(y - p.y)
+	}
+	w.raw("v-")
+	w.int(h)
+	p.down, p.x, p.y = true, x, y-h
+}
+
+// bars are an hour's three heights (ok, refused, failed): each outcome that happened
+// is at least one unit tall, so one refusal among many successes still shows, and
+// together they never pass the box.
+func bars(h fleethealth.HourCounts, peak int) [3]int {
 	scale := func(n int) int {
 		if n == 0 {
 			return 0
 		}
 		return max(1, (n*sparkHeight+peak/2)/peak)
 	}
-	o, r, f := scale(h.OK), scale(h.Refused), scale(h.Failed)
-	for o+r+f > sparkHeight {
-		switch {
-		case o >= r && o >= f:
-			o--
-		case r >= f:
-			r--
-		default:
-			f--
+	b := [3]int{scale(h.OK), scale(h.Refused), scale(h.Failed)}
+	for b[0]+b[1]+b[2] > sparkHeight {
+		i := 0
+		if b[1] > b[i] {
+			i = 1
 		}
+		if b[2] > b[i] {
+			i = 2
+		}
+		b[i]--
 	}
-	return o, r, f
-}
-
-func stroke(path []byte, x, y, h int) []byte {
-	if h == 0 {
-		return path
-	}
-	path = append(path, 'M')
-	path = strconv.AppendInt(path, int64(x), 10)
-	path = append(path, ' ')
-	path = strconv.AppendInt(path, int64(y), 10)
-	path = append(path, 'v', '-')
-	return strconv.AppendInt(path, int64(h), 10)
+	return b
 }
