@@ -109,9 +109,9 @@ func newRoot(streams Streams) (*cobra.Command, *app) {
 		Use:   "cis490",
 		Short: "Keep a lab fleet healthy and its episodes flowing to the receiver",
 		Long: `cis490 is one binary for every role of the lab fleet: the receiver on the Pi
-(serve, fleet-health, ca), the shipper, self-check and self-healing on each lab host
-(ship, doctor, health ship, cert renew, update) and the maintainer's tools (alerts,
-fleet, install, token, cert, release).
+(serve, fleet-health, ca, storage), the shipper, self-check and self-healing on each lab
+host (ship, doctor, health ship, cert renew, update) and the maintainer's tools
+(alerts, fleet, install, token, cert, release).
 
 Configuration comes from lab-host.toml: --config PATH, else $CIS490_CONFIG, else
 /etc/cis490/lab-host.toml, else $XDG_CONFIG_HOME/cis490/lab-host.toml; without a file
@@ -150,6 +150,7 @@ Exit codes: 0 success, 1 failure, 2 usage or configuration error.`,
 		newVersionCmd(a),
 		newInstallCmd(a),
 		newReleaseCmd(a), newUpdateCmd(a),
+		newStorageCmd(a),
 		newGenCmd(a),
 	)
 	root.SetHelpCommand(newHelpCmd())
