@@ -136,7 +136,7 @@ func (p *Pages) fleetPage(w http.ResponseWriter, r *http.Request) {
 	}
 	fl, err := p.src.Fleet()
 	if err != nil {
-		p.log.Error().Err(err).Msg("fleet page: the fleet could not be evaluated")
+		p.logger(r).Error().Err(err).Msg("fleet page: the fleet could not be evaluated")
 		p.fail(w, r, v, http.StatusServiceUnavailable, "Fleet unavailable",
 			"The fleet could not be evaluated: "+err.Error()+". The receiver's log says more; try again in a minute.")
 		return

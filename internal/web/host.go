@@ -151,7 +151,7 @@ func (p *Pages) hostOf(w http.ResponseWriter, r *http.Request, v *visitor) (stri
 func (p *Pages) showHost(w http.ResponseWriter, r *http.Request, v *visitor, host string, status int, form silenceForm, problem string) {
 	fl, err := p.src.Fleet()
 	if err != nil {
-		p.log.Error().Err(err).Msg("fleet page: the fleet could not be evaluated")
+		p.logger(r).Error().Err(err).Msg("fleet page: the fleet could not be evaluated")
 		p.fail(w, r, v, http.StatusServiceUnavailable, "Fleet unavailable",
 			"The fleet could not be evaluated: "+err.Error()+". The receiver's log says more; try again in a minute.")
 		return
@@ -323,11 +323,11 @@ func (p *Pages) silence(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		p.log.Error().Err(err).Str("host", host).Msg("fleet page: a silence could not be made")
+		p.logger(r).Error().Err(err).Str("host", host).Msg("fleet page: a silence could not be made")
 		p.fail(w, r, v, http.StatusInternalServerError, "Silence not made", "The silence could not be recorded: "+err.Error()+".")
 		return
 	}
-	p.log.Info().Str("id", sl.ID).Str("host", sl.Host).Str("symptom", sl.Symptom).Time("end", sl.End).Str("by", v.admin).
+	p.logger(r).Info().Str("id", sl.ID).Str("host", sl.Host).Str("symptom", sl.Symptom).Time("end", sl.End).Str("by", v.admin).
 		Msg("fleet page: silence made")
 	http.Redirect(w, r, "/hosts/"+url.PathEscape(host), http.StatusSeeOther)
 }
@@ -346,7 +346,7 @@ func (p *Pages) endSilence(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	current, err := p.src.Silences(host)
 	if err != nil {
-		p.log.Error().Err(err).Str("host", host).Msg("fleet page: the silences could not be read")
+		p.logger(r).Error().Err(err).Str("host", host).Msg("fleet page: the silences could not be read")
 		p.fail(w, r, v, http.StatusInternalServerError, "Silence not ended", "The silences could not be read: "+err.Error()+".")
 		return
 	}
@@ -364,10 +364,10 @@ func (p *Pages) endSilence(w http.ResponseWriter, r *http.Request) {
 		p.showHost(w, r, v, host, http.StatusConflict, silenceForm{}, "Nothing was changed: "+err.Error()+".")
 		return
 	case err != nil:
-		p.log.Error().Err(err).Str("host", host).Str("id", id).Msg("fleet page: a silence could not be ended")
+		p.logger(r).Error().Err(err).Str("host", host).Str("id", id).Msg("fleet page: a silence could not be ended")
 		p.fail(w, r, v, http.StatusInternalServerError, "Silence not ended", "The silence could not be ended: "+err.Error()+".")
 		return
 	}
-	p.log.Info().Str("id", id).Str("host", host).Str("by", v.admin).Msg("fleet page: silence ended")
+	p.logger(r).Info().Str("id", id).Str("host", host).Str("by", v.admin).Msg("fleet page: silence ended")
 	http.Redirect(w, r, "/hosts/"+url.PathEscape(host), http.StatusSeeOther)
 }

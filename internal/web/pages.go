@@ -97,6 +97,15 @@ func secure(h http.HandlerFunc) http.Handler {
 	})
 }
 
+// logger is the request's logger when the receiver's middleware gave it one (it
+// carries the request id), else Options.Logger.
+func (p *Pages) logger(r *http.Request) *zerolog.Logger {
+	if l := zerolog.Ctx(r.Context()); l.GetLevel() != zerolog.Disabled && l != zerolog.DefaultContextLogger {
+		return l
+	}
+	return &p.log
+}
+
 // frame is what the layout shows around every page.
 type frame struct {
 	Title   string
@@ -152,7 +161,7 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, t *te
 		err = t.ExecuteTemplate(buf, "page-end", data)
 	}
 	if err != nil {
-		p.log.Error().Err(err).Msg("fleet page: render failed")
+		p.logger(r).Error().Err(err).Msg("fleet page: render failed")
 		http.Error(w, "the page could not be rendered: the receiver's log says why", http.StatusInternalServerError)
 		return
 	}

@@ -146,7 +146,7 @@ func (p *Pages) visit(w http.ResponseWriter, r *http.Request) (*visitor, bool) {
 	name, ok := p.src.Admin(s.token)
 	if !ok {
 		p.sessions.remove(s.id)
-		p.log.Info().Str("remote", r.RemoteAddr).Msg("fleet page: a session ended: its admin token is no longer valid")
+		p.logger(r).Info().Str("remote", r.RemoteAddr).Msg("fleet page: a session ended: its admin token is no longer valid")
 		p.clearSession(w, r)
 		p.toSignIn(w, r)
 		return nil, false
@@ -303,7 +303,7 @@ func (p *Pages) signin(w http.ResponseWriter, r *http.Request) {
 		name, ok = p.src.Admin(token)
 	}
 	if !ok {
-		p.log.Warn().Str("admin", "unknown token").Str("remote", r.RemoteAddr).Msg("fleet page: sign-in refused: not an admin token")
+		p.logger(r).Warn().Str("admin", "unknown token").Str("remote", r.RemoteAddr).Msg("fleet page: sign-in refused: not an admin token")
 		view := signinView{frame: p.frame(v, "Sign in"), Next: next, TTL: span(p.ttl),
 			Problem: "That is not an admin token. Sign in with a token the receiver's tokens file lists as an admin's (a host's token will not do)."}
 		p.render(w, r, http.StatusUnauthorized, p.signinT, view)
@@ -313,7 +313,7 @@ func (p *Pages) signin(w http.ResponseWriter, r *http.Request) {
 	s := &session{id: randomToken(), token: token, csrf: randomToken(), created: now, expires: now.Add(p.ttl)}
 	p.sessions.add(s, now)
 	p.setSession(w, r, s)
-	p.log.Info().Str("admin", name).Str("remote", r.RemoteAddr).Msg("fleet page: signed in")
+	p.logger(r).Info().Str("admin", name).Str("remote", r.RemoteAddr).Msg("fleet page: signed in")
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
@@ -331,6 +331,6 @@ func (p *Pages) signout(w http.ResponseWriter, r *http.Request) {
 	}
 	p.sessions.remove(v.sess.id)
 	p.clearSession(w, r)
-	p.log.Info().Str("admin", v.admin).Str("remote", r.RemoteAddr).Msg("fleet page: signed out")
+	p.logger(r).Info().Str("admin", v.admin).Str("remote", r.RemoteAddr).Msg("fleet page: signed out")
 	http.Redirect(w, r, "/signin", http.StatusSeeOther)
 }

@@ -2,11 +2,16 @@ package web
 
 import (
 	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+	"github.com/rs/zerolog/hlog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -337,4 +342,46 @@ func TestBannerAbsentWithTokens(t *testing.T) {
 	assert.NotContains(t, page, `id="open-mode"`)
 	_, page = h.get("/hosts/lab-02")
 	assert.NotContains(t, page, `id="open-mode"`)
+}
+
+func TestPostWithoutSessionChangesNothing(t *testing.T) {
+	src := newFake()
+	src.fleet = testFleet()
+	h := newHarness(t, src, false)
+	resp, _ := h.post("/hosts/lab-02/silence", url.Values{"csrf": {randomToken()}, "for": {"1h"}, "reason": {"x"}})
+	assert.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	assert.Equal(t, "/signin?next=%2Fhosts%2Flab-02", resp.Header.Get("Location"), "back to the form's page after signing in")
+	resp, _ = h.post("/hosts/lab-02/silences/0badf00d/end", url.Values{"csrf": {randomToken()}})
+	assert.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	made, ended := src.calls()
+	assert.Empty(t, made)
+	assert.Empty(t, ended)
+}
+
+// Behind the receiver's middleware, the pages log through the request's logger (it
+// carries the request id).
+func TestLogsThroughRequestLogger(t *testing.T) {
+	src := newFake()
+	src.admins[adminToken] = "alice"
+	mu := &sync.Mutex{}
+	var own, reqLog strings.Builder
+	p := New(Options{Source: src, Logger: zerolog.New(lockedWriter{&own, mu}), Now: func() time.Time { return testNow }})
+	mux := http.NewServeMux()
+	p.Register(mux)
+	srv := httptest.NewServer(hlog.NewHandler(zerolog.New(lockedWriter{&reqLog, mu}).With().Str("req", "r1").Logger())(mux))
+	t.Cleanup(srv.Close)
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(srv.URL + "/signin")
+	require.NoError(t, err)
+	page := body(t, resp)
+	resp, err = c.PostForm(srv.URL+"/signin", url.Values{"csrf": {csrfOf(t, page)}, "token": {adminToken}})
+	require.NoError(t, err)
+	resp.Body.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Contains(t, reqLog.String(), `"req":"r1"`)
+	assert.Contains(t, reqLog.String(), "signed in")
+	assert.Empty(t, own.String())
 }
