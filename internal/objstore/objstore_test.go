@@ -250,7 +250,8 @@ func TestSweepAbortsStaleMultipartUploadsOnly(t *testing.T) {
 	old := tg.StartMultipart(t, "pi-1/episodes/lab-07/"+hex.EncodeToString(make([]byte, 32)))
 	require.NotEmpty(t, old)
 	tg.StartMultipart(t, "elsewhere/x") // not ours: outside the prefix
-	var offset atomic.Int64 // the start's own sweep reads the clock meanwhile
+	// Atomic: the start's own sweep reads the clock meanwhile.
+	var offset atomic.Int64
 	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 	st := open(t, tg, objstore.Options{Now: clock, SweepEvery: time.Hour})
 	n, err := st.SweepStale(t.Context())

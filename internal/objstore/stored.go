@@ -246,4 +246,3 @@ func validHost(host string) bool {
 	h, ok := protocol.NormalizeHost(host)
 	return ok && h == host
 }
-

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -65,6 +66,9 @@ func (s *Server) putEpisode(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, http.StatusInsufficientStorage, codeNoSpace,
 			"the episode is stored, but the receiver's disk is too full to write its metadata: retry later")
 		return
+	case errors.Is(err, store.ErrUnavailable):
+		s.storageUnavailable(w, r, err)
+		return
 	case err != nil:
 		s.internalError(w, r, err)
 		return
@@ -108,9 +112,24 @@ func (s *Server) episodeError(w http.ResponseWriter, r *http.Request, err error)
 	case r.Context().Err() != nil || errors.Is(err, io.ErrUnexpectedEOF) || isBodyReadError(err):
 		// The client went away or stalled; nobody reads this answer, the index does.
 		fail(w, r, http.StatusBadRequest, codeBadRequest, "the upload was cut off before the whole body arrived: nothing was kept")
+	case errors.Is(err, store.ErrUnavailable):
+		s.storageUnavailable(w, r, err)
 	default:
 		s.internalError(w, r, err)
 	}
+}
+
+// storageRetryAfter is the Retry-After, in seconds, of an upload refused because the
+// object store holding episodes failed.
+const storageRetryAfter = 30
+
+// storageUnavailable answers an upload the object store could not take: the host
+// keeps its file and retries (SPEC §3.4). The store's own error is logged, never sent.
+func (s *Server) storageUnavailable(w http.ResponseWriter, r *http.Request, err error) {
+	hlog.FromRequest(r).Error().Err(err).Msg("the episode store failed: the upload is answered 503 and the host retries")
+	w.Header().Set("Retry-After", strconv.Itoa(storageRetryAfter))
+	fail(w, r, http.StatusServiceUnavailable, protocol.CodeStorageUnavailable,
+		fmt.Sprintf("the receiver's episode store is unavailable: nothing was kept; retry in %d s", storageRetryAfter))
 }
 
 func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error) {

@@ -41,6 +41,8 @@ type setup struct {
 	root       string      // the data folder's parent; "" is a new temp folder
 	now        func() time.Time
 	fleet      receiver.FleetOptions
+	episodes   store.Episodes // nil: the data folder
+	stall      time.Duration  // 0: 2 s
 }
 
 // harness is a real receiver on a loopback port with its data in a temp folder.
@@ -102,8 +104,12 @@ func newHarness(t *testing.T, s setup) *harness {
 		toks, err = tokens.OpenStore(h.tokenFile, log)
 		require.NoError(t, err)
 	}
+	stall := s.stall
+	if stall == 0 {
+		stall = 2 * time.Second
+	}
 	h.srv = receiver.New(receiver.Options{Config: cfg, Store: st, Index: h.index, Gate: g, Tokens: toks, Logger: log,
-		StallTimeout: 2 * time.Second, Now: s.now, Fleet: s.fleet})
+		StallTimeout: stall, Now: s.now, Fleet: s.fleet, Episodes: s.episodes})
 	h.ts = httptest.NewUnstartedServer(h.srv.Handler())
 	if s.ca != nil {
 		h.ts.TLS = &tls.Config{Certificates: []tls.Certificate{s.ca.Server("receiver").TLS}}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cis490/cis490/internal/buildinfo"
 	"github.com/cis490/cis490/internal/config"
+	"github.com/cis490/cis490/internal/objstore"
 	"github.com/cis490/cis490/internal/protocol"
 	"github.com/cis490/cis490/internal/store"
 )
@@ -177,6 +178,9 @@ func (s *Server) health() protocol.Health {
 				Name: src.Kind, Loaded: src.Loaded, LastOK: src.LastOK.UTC(), FailingSince: src.FailingSince.UTC(),
 			})
 		}
+	}
+	if st, ok := s.episodes.(*objstore.Store); ok {
+		h.Storage = st.Health().Wire()
 	}
 	return h
 }

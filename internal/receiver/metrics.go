@@ -21,6 +21,9 @@ type Metrics struct {
 	received    prometheus.Counter
 	upload      prometheus.Histogram
 	gateRefused prometheus.Counter
+	// storageErrors counts the requests to the object store (serve.storage s3) that
+	// failed, by operation (objstore.Ops).
+	storageErrors *prometheus.CounterVec
 }
 
 // NewMetrics registers the receiver's metrics; g and st feed the gauges read at scrape.
@@ -43,7 +46,10 @@ func NewMetrics(g *gate.Gate, st *store.Store) *Metrics {
 			Name: "cis490_gate_refused_total", Help: "Requests refused because their commit is not on the allow-list.",
 		}),
 	}
-	reg.MustRegister(m.requests, m.received, m.upload, m.gateRefused,
+	m.storageErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cis490_storage_errors_total", Help: "Requests to the object store holding episodes that failed (unreachable, 5xx, refused, stalled), by operation.",
+	}, []string{"op"})
+	reg.MustRegister(m.requests, m.received, m.upload, m.gateRefused, m.storageErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if g != nil {
 		reg.MustRegister(
@@ -76,6 +82,9 @@ func (m *Metrics) observe(route string, status int, bytes int64, dur time.Durati
 		m.upload.Observe(dur.Seconds())
 	}
 }
+
+// StorageError counts a failed request to the object store.
+func (m *Metrics) StorageError(op string) { m.storageErrors.WithLabelValues(op).Inc() }
 
 // Handler serves the metrics in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -22,6 +23,7 @@ import (
 	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/gate"
 	"github.com/cis490/cis490/internal/index"
+	"github.com/cis490/cis490/internal/objstore"
 	"github.com/cis490/cis490/internal/store"
 	"github.com/cis490/cis490/internal/tokens"
 )
@@ -53,10 +55,12 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, ready func(
 	requestsCtx, cancelRequests := context.WithCancel(context.Background())
 	defer cancelRequests()
 	metrics := NewMetrics(g, data.store)
+	episodes := startEpisodes(ctx, v, data.store, metrics)
+	defer v.bucket.close()
 	conns := newConnLimiter(sc.MaxConnections)
 	refusals := newTLSRefusals(data.index, metrics, log, nil)
 	srv := New(Options{Config: sc, Store: data.store, Index: data.index, Gate: g, Tokens: v.tokens, Logger: log, Metrics: metrics,
-		Fleet: FleetOptions{Host: cfg.Host, Config: cfg.FleetHealth, AlertsPath: cfg.AlertsPath()}, CA: authority})
+		Fleet: FleetOptions{Host: cfg.Host, Config: cfg.FleetHealth, AlertsPath: cfg.AlertsPath()}, CA: authority, Episodes: episodes})
 	httpSrv := &http.Server{
 		Handler: srv.Handler(),
 		// No ReadTimeout: uploads may take as long as they keep sending (see
@@ -88,6 +92,7 @@ type checked struct {
 	// clock is the CA's: time.Now unless $CIS490_TEST_CLOCK_OFFSET moves it.
 	clock       func() time.Time
 	clockOffset time.Duration
+	bucket      bucket // serve.storage.backend s3; zero for fs
 }
 
 // validate checks everything the configuration names before the data folder is
@@ -118,6 +123,9 @@ func validate(sc config.Serve, log zerolog.Logger) (checked, error) {
 		if v.tls, v.serverCert, err = serverTLS(sc.TLS, log); err != nil {
 			return v, &ConfigError{err}
 		}
+	}
+	if v.bucket, err = openBucket(sc.Storage, v.clock, log); err != nil {
+		return v, &ConfigError{err}
 	}
 	return v, nil
 }
@@ -333,7 +341,7 @@ func newGate(gc config.Gate, log zerolog.Logger) *gate.Gate {
 func announce(log zerolog.Logger, cfg config.Config, addr net.Addr, g *gate.Gate) {
 	ev := log.Info().Str("addr", addr.String()).Str("data_dir", cfg.Serve.DataDir).
 		Bool("tls", cfg.Serve.TLS.CertFile != "").Bool("mtls", cfg.Serve.TLS.ClientCAFile != "").
-		Int("allowlist", g.Stats().Entries).Str("config", cfg.File)
+		Int("allowlist", g.Stats().Entries).Str("config", cfg.File).Str("storage", cfg.Serve.Storage.Backend)
 	ev.Msg("receiver listening")
 	if cfg.Serve.TokensFile == "" {
 		log.Warn().Str("addr", addr.String()).Msg("OPEN MODE: no serve.tokens_file, so no authentication: any local process can" +
@@ -399,4 +407,49 @@ func isLoopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// bucket is the object store episodes go to with serve.storage.backend = "s3". Its
+// failed requests are counted once the metrics exist (errors).
+type bucket struct {
+	store  *objstore.Store
+	errors *atomic.Pointer[Metrics]
+}
+
+// openBucket reads the store's credentials and CA; it makes no request.
+func openBucket(sc config.Storage, clock func() time.Time, log zerolog.Logger) (bucket, error) {
+	if sc.Backend != config.BackendS3 {
+		return bucket{}, nil
+	}
+	metrics := new(atomic.Pointer[Metrics])
+	st, err := objstore.New(sc, objstore.Options{Logger: log, Now: clock, OnError: func(op string) {
+		if m := metrics.Load(); m != nil {
+			m.StorageError(op)
+		}
+	}})
+	if err != nil {
+		return bucket{}, err
+	}
+	return bucket{store: st, errors: metrics}, nil
+}
+
+// startEpisodes is where the receiver keeps episodes: the bucket once it is probed
+// (an unreachable one is logged, and uploads get 503 until it answers), else the
+// data folder.
+func startEpisodes(ctx context.Context, v checked, data *store.Store, metrics *Metrics) store.Episodes {
+	if v.bucket.store == nil {
+		return data
+	}
+	v.bucket.errors.Store(metrics)
+	for _, op := range objstore.Ops {
+		metrics.storageErrors.WithLabelValues(op) // shown at 0 from the start
+	}
+	_ = v.bucket.store.Start(ctx) // logged by the store; retried by the uploads
+	return v.bucket.store
+}
+
+func (b bucket) close() {
+	if b.store != nil {
+		b.store.Close()
+	}
 }

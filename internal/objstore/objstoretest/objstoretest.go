@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -47,8 +48,30 @@ type Target struct {
 	// (the store-down tests); nil for a server the test did not start.
 	Stop  func(t testing.TB)
 	Start func(t testing.TB)
+	// Pause and Resume freeze and thaw the server (SIGSTOP, SIGCONT): a store that
+	// takes no byte and answers nothing. Nil where Stop is.
+	Pause  func(t testing.TB)
+	Resume func(t testing.TB)
 
 	client *s3.Client
+}
+
+// Server starts an S3-compatible server with a bucket for one test.
+type Server struct {
+	Name  string
+	Start func(t testing.TB) *Target
+}
+
+// Servers are those Each runs a test against. A job with another server (SeaweedFS)
+// appends it, from a test file of its own or behind its variable.
+var Servers = []Server{{Name: "versitygw", Start: Versitygw}}
+
+// Each runs test once for each of Servers, as a subtest named after it, against a
+// server started for it.
+func Each(t *testing.T, test func(t *testing.T, tg *Target)) {
+	for _, srv := range Servers {
+		t.Run(srv.Name, func(t *testing.T) { test(t, srv.Start(t)) })
+	}
 }
 
 // VersitygwPath is the versitygw binary to run: $CIS490_VERSITYGW, else the default
@@ -105,10 +128,20 @@ func Versitygw(t testing.TB) *Target {
 			return
 		}
 		_ = cmd.Process.Kill()
+		_ = cmd.Process.Signal(syscall.SIGCONT) // a paused one dies only once thawed
 		_ = cmd.Wait()
 		cmd = nil
 	}
-	tg.Start, tg.Stop = start, stop
+	signal := func(sig syscall.Signal) func(t testing.TB) {
+		return func(t testing.TB) {
+			t.Helper()
+			mu.Lock()
+			defer mu.Unlock()
+			require.NotNil(t, cmd, "versitygw is stopped")
+			require.NoError(t, cmd.Process.Signal(sig))
+		}
+	}
+	tg.Start, tg.Stop, tg.Pause, tg.Resume = start, stop, signal(syscall.SIGSTOP), signal(syscall.SIGCONT)
 	start(t)
 	t.Cleanup(func() { stop(t) })
 	_, err := tg.Client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: &tg.Bucket})
