@@ -91,7 +91,7 @@ func (sc Serve) checkStorage() []error {
 		problems = append(problems, bad("serve.storage.part_size", "%v (between 5MiB and 5GiB, the limits of S3 multipart uploads)", s.PartSize))
 	case sc.MaxEpisodeBytes > 0 && (int64(sc.MaxEpisodeBytes)+int64(s.PartSize)-1)/int64(s.PartSize) > maxParts:
 		problems = append(problems, bad("serve.storage.part_size", "%v: an episode of serve.max_episode_bytes (%v) would need more than 10000 parts; raise part_size to at least %v",
-			s.PartSize, sc.MaxEpisodeBytes, ByteSize((int64(sc.MaxEpisodeBytes)+maxParts-1)/maxParts)))
+			s.PartSize, sc.MaxEpisodeBytes, ByteSize((int64(sc.MaxEpisodeBytes)+maxParts*int64(MiB)-1)/(maxParts*int64(MiB)))*MiB))
 	}
 	return problems
 }
