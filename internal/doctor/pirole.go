@@ -65,6 +65,8 @@ func receiverDefinitions(ctx context.Context, opts Options) []definition {
 		{id: "receiver-healthz", run: local(func() Check { return checkHealthz(cfg, health, opts.Build) }), needsConfig: true},
 		{id: "data-dir", run: local(func() Check { return checkDataDir(cfg.Serve.DataDir) }), slowHint: slowData, needsConfig: true},
 		{id: "data-disk", run: local(func() Check { return checkDataDisk(cfg.Serve) }), slowHint: slowData, needsConfig: true},
+		{id: "storage", run: func(ctx context.Context) Check { return checkStorage(ctx, cfg.Serve.Storage) }, needsConfig: true,
+			slowHint: "the object store did not answer: check that it runs and that serve.storage.endpoint (" + cfg.Serve.Storage.Endpoint + ") reaches it"},
 		{id: "gate-sources", run: local(func() Check { return checkGateSources(cfg, health, opts.Now()) }), needsConfig: true},
 		{id: "server-cert", run: local(func() Check { return checkServerCert(cfg.Serve.TLS, opts.Now()) }), needsConfig: true},
 		{id: "client-ca", run: local(func() Check { return checkClientCA(cfg.Serve.TLS.ClientCAFile, opts.Now()) }), needsConfig: true},

@@ -61,11 +61,11 @@ func TestReceiverRoleWithABrokenConfiguration(t *testing.T) {
 	for i, c := range r.Checks {
 		ids[i] = c.ID
 	}
-	assert.Equal(t, []string{"config", "host-name", "receiver-service", "receiver-healthz", "data-dir", "data-disk", "gate-sources",
+	assert.Equal(t, []string{"config", "host-name", "receiver-service", "receiver-healthz", "data-dir", "data-disk", "storage", "gate-sources",
 		"server-cert", "client-ca", "tokens-file", "fleet-health-timer", "version"}, ids, "the ids and their order are a contract")
 	byID := checksByID(r)
 	assert.Equal(t, Fail, byID["config"].Status)
-	for _, id := range []string{"host-name", "receiver-healthz", "data-dir", "data-disk", "gate-sources", "tokens-file", "fleet-health-timer"} {
+	for _, id := range []string{"host-name", "receiver-healthz", "data-dir", "data-disk", "storage", "gate-sources", "tokens-file", "fleet-health-timer"} {
 		assert.Equal(t, Skip, byID[id].Status, id)
 	}
 	assert.Equal(t, OK, byID["version"].Status)
