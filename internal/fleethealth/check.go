@@ -450,7 +450,7 @@ func (out *fleetEval) receiverRow(dataDir string, rf *ReceiverFacts, last507 tim
 	}
 	ev.receiver = true
 	if ev.judged != nil {
-		ev.judged = append(ev.judged, DiskLow, GateStale, ReceiverDown)
+		ev.judged = append(ev.judged, DiskLow, GateStale, ReceiverDown, StorageDown)
 	}
 	ev.findings = append(ev.findings, piFindings(rf, last507, now, cfg)...)
 }

@@ -16,7 +16,7 @@ import (
 )
 
 // Symptoms of a lab host, in the order a host's are listed. The receiver's own ones
-// (DiskLow, GateStale, ReceiverDown) are in pi.go.
+// (DiskLow, GateStale, ReceiverDown, StorageDown) are in pi.go.
 const (
 	Silent        = "silent"
 	FatalOnly     = "fatal-only"
@@ -29,7 +29,7 @@ const (
 
 // Symptoms lists every symptom: a lab host's, then the receiver's own (pi.go).
 var Symptoms = []string{Silent, FatalOnly, TLSRefused, Unstamped, ReportFailing, ReportWarning, ReportStale,
-	DiskLow, GateStale, ReceiverDown}
+	DiskLow, GateStale, ReceiverDown, StorageDown}
 
 // Severities of an alert.
 const (
@@ -40,12 +40,12 @@ const (
 // severities is the one table of who must look, and how soon. Critical: the host's
 // data is not reaching the receiver (silent, fatal-only, tls-refused), the host itself
 // says it is broken (report-failing), or the receiver cannot take what is sent
-// (disk-low, receiver-down). Warning: data still flows, but something will break if
-// nobody looks (an unstamped build, a late or warning report, a gate list that stopped
-// refreshing: the last good one is kept).
+// (disk-low, receiver-down, storage-down). Warning: data still flows, but something
+// will break if nobody looks (an unstamped build, a late or warning report, a gate list
+// that stopped refreshing: the last good one is kept).
 var severities = map[string]string{
 	Silent: Critical, FatalOnly: Critical, TLSRefused: Critical, ReportFailing: Critical,
-	DiskLow: Critical, ReceiverDown: Critical,
+	DiskLow: Critical, ReceiverDown: Critical, StorageDown: Critical,
 	Unstamped: Warning, ReportStale: Warning, ReportWarning: Warning, GateStale: Warning,
 }
 

@@ -20,6 +20,7 @@ const (
 	DiskLow      = "disk-low"
 	GateStale    = "gate-stale"
 	ReceiverDown = "receiver-down"
+	StorageDown  = "storage-down"
 )
 
 // ReceiverFacts is what fleet-health check learns of the receiver it runs beside.
@@ -31,6 +32,11 @@ type ReceiverFacts struct {
 	FreeErr      error
 	Health       *protocol.Health // GET /healthz of the local receiver
 	HealthErr    error
+	// Storage is serve.storage; with backend s3, StorageProbed says whether fleet
+	// health asked the bucket itself (storagedown.go), and StorageErr what that found.
+	Storage       config.Storage
+	StorageProbed bool
+	StorageErr    error
 }
 
 // StatePath is fleet-health.json in dataDir. Every check that is not a dry run saves
@@ -49,6 +55,8 @@ func GatherReceiverFacts(ctx context.Context, cfg config.Config) *ReceiverFacts 
 		rf.FreeBytes = st.Bavail * uint64(st.Bsize)
 	}
 	rf.Health, rf.HealthErr = localprobe.Health(ctx, cfg.Serve)
+	rf.Storage = cfg.Serve.Storage
+	rf.StorageProbed, rf.StorageErr = probeStorage(ctx, cfg.Serve.Storage)
 	return rf
 }
 
@@ -59,7 +67,7 @@ func piFindings(rf *ReceiverFacts, last507, now time.Time, cfg config.FleetHealt
 		return nil
 	}
 	var out []Finding
-	for _, f := range []*Finding{diskLow(rf, last507, now, cfg), gateStale(rf, now, cfg), receiverDown(rf, now)} {
+	for _, f := range []*Finding{diskLow(rf, last507, now, cfg), gateStale(rf, now, cfg), receiverDown(rf, now), storageDown(rf, now)} {
 		if f != nil {
 			out = append(out, *f)
 		}
