@@ -526,7 +526,7 @@ func rows(evals map[string]*evaluation, st *State, now time.Time, allows func(st
 				r.LastSeen = ev.lastSeen
 			}
 			if ev.facts != nil {
-				r.Requests = ev.facts.counts
+				r.Requests, r.Hourly = ev.facts.counts, ev.facts.hourlyRow()
 			}
 			r.Report = ev.report
 			if ev.report != nil {

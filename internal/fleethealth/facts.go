@@ -81,6 +81,11 @@ type hostFacts struct {
 	// tls-refused: handshakes refused for a certificate naming this host (only those
 	// after lastSeen, its last request that got through, matter).
 	handshakes []handshake
+
+	// hourly counts what counts counts, and the refused handshakes, by the hour up
+	// to now, the evaluation time (Row.Hourly).
+	now    time.Time
+	hourly [SparkHours]HourCounts
 }
 
 // isActivity tells the requests a lab host makes on its own from those that only read:
@@ -111,6 +116,7 @@ func isGated(e index.Entry) bool { return e.Route == routeEpisodes || e.Route ==
 
 // windowFacts is what the index says over the window: per host, and fleet-wide.
 type windowFacts struct {
+	now   time.Time // the evaluation time: the end of the window, and of Row.Hourly
 	hosts map[string]*hostFacts
 	// unnamed are refused TLS handshakes whose certificate named no host (or none was
 	// presented), by remote address and reason.
@@ -130,8 +136,8 @@ type RefusedHandshake struct {
 	Last   time.Time `json:"last"`
 }
 
-func newWindowFacts() *windowFacts {
-	return &windowFacts{hosts: map[string]*hostFacts{}, unnamed: map[handshakeKey]*RefusedHandshake{}}
+func newWindowFacts(now time.Time) *windowFacts {
+	return &windowFacts{now: now, hosts: map[string]*hostFacts{}, unnamed: map[handshakeKey]*RefusedHandshake{}}
 }
 
 func (wf *windowFacts) add(e index.Entry) {
@@ -155,7 +161,7 @@ func (wf *windowFacts) add(e index.Entry) {
 func (wf *windowFacts) host(host string) *hostFacts {
 	f := wf.hosts[host]
 	if f == nil {
-		f = &hostFacts{host: host}
+		f = &hostFacts{host: host, now: wf.now}
 		wf.hosts[host] = f
 	}
 	return f
@@ -168,6 +174,9 @@ func (wf *windowFacts) addHandshake(e index.Entry) {
 	if host, ok := protocol.NormalizeHost(e.Host); ok {
 		f := wf.host(host)
 		f.counts.Handshakes++
+		if h := f.hour(e.TS); h != nil {
+			h.Refused++
+		}
 		f.handshakes = append(f.handshakes, handshake{e.TS, e.Error, e.Remote})
 		if len(f.refusals)+len(f.unstamped)+len(f.handshakes) > 4096 {
 			f.prune()
@@ -259,9 +268,14 @@ func (f *hostFacts) addUnverified(e index.Entry) {
 func (f *hostFacts) count(e index.Entry) {
 	c := &f.counts
 	c.Requests++
+	h := f.hour(e.TS)
+	if h == nil {
+		h = &HourCounts{} // outside Row.Hourly: counted nowhere
+	}
 	switch {
 	case e.Status >= 200 && e.Status < 300:
 		c.OK++
+		h.OK++
 		switch e.Route {
 		case routeEpisodes:
 			c.Episodes++
@@ -272,9 +286,31 @@ func (f *hostFacts) count(e index.Entry) {
 		}
 	case e.Status >= 400 && e.Status < 500:
 		c.Refused++
+		h.Refused++
 	case e.Status >= 500:
 		c.Failed++
+		h.Failed++
 	}
+}
+
+// hour is the hour of Row.Hourly that t falls in, nil outside them: the last of
+// them is (now-1h, now], the first (now-24h, now-23h].
+func (f *hostFacts) hour(t time.Time) *HourCounts {
+	age := f.now.Sub(t)
+	if age < 0 || age >= SparkHours*time.Hour {
+		return nil
+	}
+	return &f.hourly[SparkHours-1-int(age/time.Hour)]
+}
+
+// hourlyRow is Row.Hourly: nil when the host has no request in those hours.
+func (f *hostFacts) hourlyRow() []HourCounts {
+	for _, h := range f.hourly {
+		if h != (HourCounts{}) {
+			return slices.Clone(f.hourly[:])
+		}
+	}
+	return nil
 }
 
 // merge folds o, the same host's facts from another part of the index, into f.
@@ -300,6 +336,11 @@ func (f *hostFacts) merge(o *hostFacts) {
 	c.Reports += oc.Reports
 	c.Unverified += oc.Unverified
 	c.Handshakes += oc.Handshakes
+	for i, h := range o.hourly {
+		f.hourly[i].OK += h.OK
+		f.hourly[i].Refused += h.Refused
+		f.hourly[i].Failed += h.Failed
+	}
 	if o.lastOK.After(f.lastOK) {
 		f.lastOK = o.lastOK
 	}

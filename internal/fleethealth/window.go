@@ -19,8 +19,9 @@ type ReadStats struct {
 // from <= ts <= to. index.ReadWindow reads them on every core into one windowFacts a
 // worker, in no order, which is why every fact is one that merging can build.
 func readWindow(dir string, from, to time.Time) (*windowFacts, ReadStats, error) {
-	parts, st, err := index.ReadWindow(dir, from, to, newWindowFacts, (*windowFacts).add)
-	all := newWindowFacts()
+	newPart := func() *windowFacts { return newWindowFacts(to) }
+	parts, st, err := index.ReadWindow(dir, from, to, newPart, (*windowFacts).add)
+	all := newWindowFacts(to)
 	for _, p := range parts {
 		all.merge(p)
 	}

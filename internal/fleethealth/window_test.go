@@ -75,7 +75,7 @@ func indexWithGarbage(t *testing.T) string {
 // onePass is the facts of entries added in the order index.Read gives them.
 func onePass(t *testing.T, dir string, from, to time.Time) (*windowFacts, []index.Entry, index.Stats) {
 	t.Helper()
-	want := newWindowFacts()
+	want := newWindowFacts(to)
 	var entries []index.Entry
 	st, err := index.Read(dir, from, to, func(e index.Entry) error {
 		want.add(e)
@@ -125,12 +125,12 @@ func TestFactsMergeAsOnePass(t *testing.T) {
 		t.Run(fmt.Sprint(parts), func(t *testing.T) {
 			sets := make([]*windowFacts, parts)
 			for i := range sets {
-				sets[i] = newWindowFacts()
+				sets[i] = newWindowFacts(t0)
 			}
 			for _, i := range rng.Perm(len(entries)) {
 				sets[rng.IntN(parts)].add(entries[i])
 			}
-			got := newWindowFacts()
+			got := newWindowFacts(t0)
 			for _, i := range rng.Perm(parts) {
 				got.merge(sets[i])
 			}
