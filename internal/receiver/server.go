@@ -21,6 +21,7 @@ import (
 	"github.com/cis490/cis490/internal/protocol"
 	"github.com/cis490/cis490/internal/store"
 	"github.com/cis490/cis490/internal/tokens"
+	"github.com/cis490/cis490/internal/web"
 )
 
 // Options are a Server's parts; Run builds them from the configuration, tests may
@@ -71,6 +72,7 @@ type Server struct {
 	fleet        FleetOptions
 	fleetView    *fleetCache // GET /v1/fleet's latest evaluation (fleetcache.go)
 	ca           *ca.CA
+	started      time.Time // by the clock: the fleet page's uptime
 
 	uploads        *uploadLimiter
 	minBodyRate    int64
@@ -103,6 +105,7 @@ func New(opts Options) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.started = s.now()
 	if s.episodes == nil {
 		s.episodes = s.store
 	}
@@ -180,6 +183,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("/v1/", s.indexed("unknown", s.authenticated(http.HandlerFunc(notFound))))
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("/healthz", methodNotAllowed("GET"))
+	// The fleet page (SPEC §3.5, page.go): outside /v1, so not indexed and asking for
+	// no bearer token or client certificate, like /healthz; it has its own sign-in.
+	web.New(web.Options{Source: pageSource{s}, Logger: s.log, Now: s.now}).Register(mux)
 	mux.HandleFunc("/", notFound)
 
 	return s.withRequestLogs(mux)

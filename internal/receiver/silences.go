@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/rs/zerolog"
 	"github.com/rs/zerolog/hlog"
 
 	"github.com/cis490/cis490/internal/fleethealth"
@@ -64,19 +65,12 @@ func (s *Server) postSilence(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf(`the body must be one JSON object {"host", "symptom", "end" or "for", "reason"}: %v`, err))
 		return
 	}
-	now := s.now()
 	c := callerOf(r)
 	by := c.Admin
 	if by == "" {
 		by = c.Role // open mode: nobody in particular
 	}
-	sl, err := req.Silence(now, by)
-	if err == nil {
-		err = silences.Known{DataDir: s.cfg.DataDir, TokensFile: s.cfg.TokensFile, Self: s.fleet.Host}.Check(sl.Host, now)
-	}
-	if err == nil {
-		sl, err = silences.Add(s.silencesPath(), sl, now, s.fleetConfig().MaxSilence, fleethealth.Symptoms)
-	}
+	sl, err := s.makeSilence(hlog.FromRequest(r), req, by)
 	if errors.Is(err, silences.ErrInvalid) {
 		fail(w, r, http.StatusBadRequest, codeBadRequest, err.Error())
 		return
@@ -85,10 +79,29 @@ func (s *Server) postSilence(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, err)
 		return
 	}
-	hlog.FromRequest(r).Info().Str("id", sl.ID).Str("host", sl.Host).Str("symptom", sl.Symptom).Time("end", sl.End).
+	writeJSON(w, http.StatusCreated, sl)
+}
+
+// makeSilence makes the silence req asks for, by by: POST /v1/silences and the host
+// page's form both come here, so both check the same (a known host, max_silence) and
+// both show in the very next GET /v1/fleet. An error matching silences.ErrInvalid
+// is the caller's to fix; nothing was written then.
+func (s *Server) makeSilence(log *zerolog.Logger, req silences.Request, by string) (silences.Silence, error) {
+	now := s.now()
+	sl, err := req.Silence(now, by)
+	if err == nil {
+		err = silences.Known{DataDir: s.cfg.DataDir, TokensFile: s.cfg.TokensFile, Self: s.fleet.Host}.Check(sl.Host, now)
+	}
+	if err == nil {
+		sl, err = silences.Add(s.silencesPath(), sl, now, s.fleetConfig().MaxSilence, fleethealth.Symptoms)
+	}
+	if err != nil {
+		return sl, err
+	}
+	log.Info().Str("id", sl.ID).Str("host", sl.Host).Str("symptom", sl.Symptom).Time("end", sl.End).
 		Str("by", sl.By).Msg("silence made")
 	s.fleetView.forget()
-	writeJSON(w, http.StatusCreated, sl)
+	return sl, nil
 }
 
 // deleteSilence ends a silence now: 204; 404 for an unknown id; 409 when it was
@@ -97,7 +110,7 @@ func (s *Server) deleteSilence(w http.ResponseWriter, r *http.Request) {
 	if !adminOnly(w, r) {
 		return
 	}
-	sl, err := silences.End(s.silencesPath(), r.PathValue("id"), s.now())
+	err := s.endSilence(hlog.FromRequest(r), r.PathValue("id"), callerOf(r).Admin)
 	switch {
 	case errors.Is(err, silences.ErrNotFound):
 		fail(w, r, http.StatusNotFound, codeNotFound, err.Error())
@@ -106,8 +119,19 @@ func (s *Server) deleteSilence(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		s.internalError(w, r, err)
 	default:
-		hlog.FromRequest(r).Info().Str("id", sl.ID).Str("host", sl.Host).Str("by", callerOf(r).Admin).Msg("silence ended")
-		s.fleetView.forget()
 		w.WriteHeader(http.StatusNoContent)
 	}
+}
+
+// endSilence ends the silence id now, for DELETE /v1/silences/{id} and the host
+// page alike: errors match silences.ErrNotFound and silences.ErrOver (nothing was
+// written then).
+func (s *Server) endSilence(log *zerolog.Logger, id, by string) error {
+	sl, err := silences.End(s.silencesPath(), id, s.now())
+	if err != nil {
+		return err
+	}
+	log.Info().Str("id", sl.ID).Str("host", sl.Host).Str("by", by).Msg("silence ended")
+	s.fleetView.forget()
+	return nil
 }

@@ -231,7 +231,7 @@ func TestNotFoundIs404(t *testing.T) {
 		{"unknown v1 path", http.MethodGet, "/v1/nope", f.admin},
 		{"below episodes", http.MethodPut, "/v1/episodes/ep.tar", f.labA},
 		{"unknown version", http.MethodGet, "/v2/whoami", f.admin},
-		{"root", http.MethodGet, "/", ""},
+		{"outside the API and the fleet page", http.MethodGet, "/nope", ""}, // GET / is the fleet page (page_test.go)
 		{"missing report, own host", http.MethodGet, "/v1/host-health/lab-a", f.labA},
 		{"missing report, admin", http.MethodGet, "/v1/host-health/lab-z", f.admin},
 	} {
