@@ -2,7 +2,6 @@ package web
 
 import (
 	"fmt"
-	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -50,8 +49,7 @@ type fleetView struct {
 	StateError string
 	Filter     filter
 	Options    []option
-	// Rows are the table's rows (fleetRow), Shown how many.
-	Rows  template.HTML
+	// Shown is how many rows the filter keeps, of Total.
 	Shown int
 	Total int
 	// NoMatch is set when a filter left no row (the fleet has some).
@@ -101,27 +99,6 @@ type handshakeView struct {
 	Remote, Reason string
 	Count          int
 	Last           when
-}
-
-// rowView is a host's row, every cell ready to print.
-type rowView struct {
-	Host, Href, Status string
-	Symptom            string
-	Severity           string
-	Since              when
-	LastSeen           when
-	LastEpisode        when
-	Commit             string
-	// Allowed is the gate's answer as a mark and its words: ✓ allowed, ✗ refused,
-	// ? unknown.
-	Mark, MarkText, MarkClass string
-	Doctor                    string
-	DoctorAge                 string
-	Cert                      string
-	CertBad                   bool
-	Alerts                    int
-	Silenced                  when
-	Spark                     template.HTML
 }
 
 func (p *Pages) fleetPage(w http.ResponseWriter, r *http.Request) {
@@ -217,145 +194,4 @@ func receiverState(rs Receiver, fl *fleethealth.Fleet, now time.Time) receiverVi
 		rv.Gate = append(rv.Gate, gateView{Name: g.Name, Loaded: g.Loaded, LastOK: at(g.LastOK, now), Failing: lasting(g.FailingSince, now)})
 	}
 	return rv
-}
-
-func row(r *fleethealth.Row, now time.Time) rowView {
-	v := rowView{
-		Host: r.Host, Href: "/hosts/" + url.PathEscape(r.Host), Status: r.Status,
-		Symptom: r.WorstSymptom, Severity: r.WorstSeverity, Since: lasting(r.WorstSince, now),
-		LastSeen: at(r.LastSeen, now), LastEpisode: at(r.LastEpisode, now),
-		Commit: shortCommit(r.Commit), Alerts: len(r.OpenAlerts), Spark: sparkSVG(r.Hourly),
-		Doctor: "none",
-	}
-	v.Mark, v.MarkText, v.MarkClass = allowed(r)
-	if r.Report != nil {
-		v.Doctor = r.Report.Status
-		if !r.Report.ReceivedAt.IsZero() {
-			v.DoctorAge = span(max(0, now.Sub(r.Report.ReceivedAt)))
-		}
-	}
-	if r.CertDaysLeft != nil {
-		d := *r.CertDaysLeft
-		v.Cert, v.CertBad = strconv.Itoa(d), d < 7
-		if d < 0 {
-			v.Cert = "expired"
-		}
-	}
-	if r.Silence != nil {
-		v.Silenced = at(r.Silence.Until, now)
-	}
-	return v
-}
-
-func allowed(r *fleethealth.Row) (mark, text, class string) {
-	switch {
-	case r.Commit == "":
-		return "", "", ""
-	case r.CommitAllowed == nil:
-		return "?", "gate's answer unknown", "muted"
-	case *r.CommitAllowed:
-		return "✓", "allowed by the gate", "yes"
-	}
-	return "✗", "refused by the gate", "no"
-}
-
-// fleetRow writes host r's row of the fleet table (markup.go says why in Go).
-func (w *htmlWriter) fleetRow(r *fleethealth.Row, now time.Time) {
-	w.raw(`<tr data-host="`)
-	w.text(r.Host)
-	w.raw(`" data-status="`)
-	w.text(r.Status)
-	w.raw(`"><th scope="row"><a href="/hosts/`)
-	w.text(url.PathEscape(r.Host))
-	w.raw(`">`)
-	w.text(r.Host)
-	w.raw(`</a></th><td><span class="status status-`)
-	w.text(r.Status)
-	w.raw(`">`)
-	w.text(r.Status)
-	w.raw(`</span></td><td>`)
-	if r.WorstSymptom != "" {
-		w.text(r.WorstSymptom)
-		if !r.WorstSince.IsZero() {
-			w.raw(` <span title="since `)
-			w.abs(r.WorstSince)
-			w.raw(`">for `)
-			w.span(max(0, now.Sub(r.WorstSince)))
-			w.raw(`</span>`)
-		}
-	}
-	w.raw(`</td><td>`)
-	if r.LastSeen.IsZero() {
-		w.raw(`never`)
-	} else {
-		w.raw(`<time datetime="`)
-		w.iso(r.LastSeen)
-		w.raw(`" title="`)
-		w.abs(r.LastSeen)
-		w.raw(`">`)
-		w.rel(r.LastSeen, now)
-		w.raw(`</time>`)
-	}
-	w.raw(`</td><td>`)
-	w.titled(r.LastEpisode, now, "none")
-	w.raw(`</td><td>`)
-	if r.Commit == "" {
-		w.raw(`unstamped`)
-	} else {
-		w.raw(`<code>`)
-		w.text(shortCommit(r.Commit))
-		w.raw(`</code> `)
-		switch {
-		case r.CommitAllowed == nil:
-			w.raw(`<span class="muted">?<span class="vh"> gate's answer unknown</span></span>`)
-		case *r.CommitAllowed:
-			w.raw(`<span class="yes">✓<span class="vh"> allowed by the gate</span></span>`)
-		default:
-			w.raw(`<span class="no">✗<span class="vh"> refused by the gate</span></span>`)
-		}
-	}
-	w.raw(`</td><td>`)
-	if r.Report == nil {
-		w.raw(`none`)
-	} else {
-		w.text(r.Report.Status)
-		if !r.Report.ReceivedAt.IsZero() {
-			w.raw(`, `)
-			w.span(max(0, now.Sub(r.Report.ReceivedAt)))
-		}
-	}
-	switch {
-	case r.CertDaysLeft == nil:
-		w.raw(`</td><td>`)
-	case *r.CertDaysLeft < 0:
-		w.raw(`</td><td class="bad">expired`)
-	case *r.CertDaysLeft < 7:
-		w.raw(`</td><td class="bad">`)
-		w.int(*r.CertDaysLeft)
-	default:
-		w.raw(`</td><td>`)
-		w.int(*r.CertDaysLeft)
-	}
-	w.raw(`</td><td>`)
-	w.int(len(r.OpenAlerts))
-	w.raw(`</td><td>`)
-	if r.Silence != nil {
-		w.titled(r.Silence.Until, now, "")
-	}
-	w.raw(`</td><td>`)
-	w.spark(r.Hourly)
-	w.raw("</td></tr>\n")
-}
-
-// titled is t relative to now, absolute in its title; none when t is zero.
-func (w *htmlWriter) titled(t, now time.Time, none markup) {
-	if t.IsZero() {
-		w.raw(none)
-		return
-	}
-	w.raw(`<span title="`)
-	w.abs(t)
-	w.raw(`">`)
-	w.rel(t, now)
-	w.raw(`</span>`)
 }

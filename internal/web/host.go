@@ -1,19 +1,13 @@
 package web
 
 import (
-	"encoding/json"
 	"errors"
 	"io/fs"
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
-	"time"
 
-	"github.com/cis490/cis490/internal/alerts"
-	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/fleethealth"
-	"github.com/cis490/cis490/internal/index"
 	"github.com/cis490/cis490/internal/protocol"
 	"github.com/cis490/cis490/internal/silences"
 )
@@ -29,99 +23,6 @@ const (
 // silenceChoices are the form's durations; those past fleet_health.max_silence are
 // left out.
 var silenceChoices = []string{"1h", "4h", "12h", "1d", "3d", "7d"}
-
-// doctorReport is the part of a stored `cis490 doctor --json` document the page shows.
-type doctorReport struct {
-	Host        string    `json:"host"`
-	Version     string    `json:"version"`
-	Commit      string    `json:"commit"`
-	GeneratedAt time.Time `json:"generated_at"`
-	ReceivedAt  time.Time `json:"received_at"`
-	Status      string    `json:"status"`
-	Checks      []struct {
-		ID      string `json:"id"`
-		Status  string `json:"status"`
-		Summary string `json:"summary"`
-		Hint    string `json:"hint"`
-	} `json:"checks"`
-}
-
-type hostView struct {
-	frame
-	Host       string
-	Href       string
-	Row        *rowView
-	Counts     fleethealth.Counts
-	Symptoms   []findingView
-	OpenAlerts []openAlertView
-
-	Report    *reportView
-	ReportErr string
-	Requests  []requestView
-	ReqErr    string
-	Alerts    []alertView
-	AlertErr  string
-	Silences  []silenceView
-	SilErr    string
-
-	// Problem is why the form just sent changed nothing.
-	Problem     string
-	Form        silenceForm
-	SymptomOpts []option
-	ForOpts     []option
-}
-
-type silenceForm struct{ Symptom, For, Reason string }
-
-type findingView struct {
-	Symptom, Severity, Summary string
-	Since                      when
-	Silenced                   when
-}
-
-type openAlertView struct {
-	Symptom, Summary string
-	Since            when
-	Announced        bool
-	Flapping         bool
-}
-
-type reportView struct {
-	Status    string
-	Received  when
-	Generated when
-	Version   string
-	Commit    string
-	Checks    []checkView
-}
-
-type checkView struct {
-	ID, Status, Summary, Hint string
-}
-
-type requestView struct {
-	TS                    when
-	Route, Method, Commit string
-	Status                int
-	Bad                   bool
-	Bytes                 string
-	Dur                   string
-	Remote, Error         string
-}
-
-type alertView struct {
-	TS                        when
-	Symptom, Severity, Status string
-	Since                     when
-	Summary                   string
-	Flapping                  bool
-}
-
-type silenceView struct {
-	ID, Symptom, State, Reason, By string
-	Start, End                     when
-	Action                         string
-}
 
 func (p *Pages) hostPage(w http.ResponseWriter, r *http.Request) {
 	v, ok := p.visit(w, r)
@@ -173,7 +74,7 @@ func (p *Pages) showHost(w http.ResponseWriter, r *http.Request, v *visitor, hos
 	hv := hostView{frame: p.frame(v, host), Host: host, Href: "/hosts/" + url.PathEscape(host), Problem: problem, Form: form}
 	hv.Refresh = status == http.StatusOK && problem == ""
 	if hr != nil {
-		rv := row(hr, now)
+		rv := facts(hr, now)
 		hv.Row, hv.Counts = &rv, hr.Requests
 		for _, f := range hr.Symptoms {
 			fv := findingView{Symptom: f.Symptom, Severity: f.Severity, Summary: f.Summary, Since: lasting(f.Since, now)}
@@ -219,86 +120,9 @@ func (p *Pages) showHost(w http.ResponseWriter, r *http.Request, v *visitor, hos
 		hv.SymptomOpts = append(hv.SymptomOpts, option{Value: s, Label: s, Selected: form.Symptom == s})
 	}
 	hv.ForOpts = forOptions(v.recv.MaxSilence, form.For)
-	p.render(w, r, status, p.hostT, hv)
+	p.render(w, r, status, p.hostT, hv, nil)
 }
 
-func forOptions(maxSilence time.Duration, chosen string) []option {
-	if maxSilence <= 0 {
-		maxSilence = silences.DefaultMax
-	}
-	if chosen == "" {
-		chosen = "4h"
-	}
-	var out []option
-	for _, c := range silenceChoices {
-		if d, _ := config.ParseDuration(c); d <= maxSilence {
-			out = append(out, option{Value: c, Label: c, Selected: c == chosen})
-		}
-	}
-	return out
-}
-
-var checkRank = map[string]int{"fail": 0, "warn": 1, "ok": 3, "skip": 4}
-
-func report(raw []byte, now time.Time) (*reportView, error) {
-	var d doctorReport
-	if err := json.Unmarshal(raw, &d); err != nil {
-		return nil, err
-	}
-	rv := &reportView{Status: d.Status, Received: at(d.ReceivedAt, now), Generated: at(d.GeneratedAt, now),
-		Version: d.Version, Commit: shortCommit(d.Commit)}
-	for _, c := range d.Checks {
-		st := c.Status
-		if _, known := checkRank[st]; !known {
-			st = "unknown"
-		}
-		rv.Checks = append(rv.Checks, checkView{ID: c.ID, Status: st, Summary: c.Summary, Hint: c.Hint})
-	}
-	// Problems first; within a status, the report's order.
-	slices.SortStableFunc(rv.Checks, func(a, b checkView) int { return rank(a.Status) - rank(b.Status) })
-	return rv, nil
-}
-
-func rank(status string) int {
-	if r, ok := checkRank[status]; ok {
-		return r
-	}
-	return 2
-}
-
-func requests(es []index.Entry, now time.Time) []requestView {
-	out := make([]requestView, 0, len(es))
-	for _, e := range es {
-		out = append(out, requestView{
-			TS: at(e.TS, now), Route: e.Route, Method: e.Method, Status: e.Status, Bad: e.Status == 0 || e.Status >= 400,
-			Bytes: size(uint64(max(0, e.Bytes))), Dur: strconv.FormatFloat(e.DurMS, 'f', 1, 64) + " ms",
-			Commit: shortCommit(e.Commit), Remote: e.Remote, Error: e.Error,
-		})
-	}
-	return out
-}
-
-func alertRows(as []alerts.Alert, now time.Time) []alertView {
-	out := make([]alertView, 0, len(as))
-	for _, a := range as {
-		out = append(out, alertView{TS: at(a.TS, now), Symptom: a.Symptom, Severity: a.Severity, Status: a.Status,
-			Since: at(a.Since, now), Summary: a.Summary, Flapping: a.Flapping})
-	}
-	return out
-}
-
-func silenceRow(host string, s silences.View, now time.Time) silenceView {
-	sym := s.Symptom
-	if sym == "" {
-		sym = "every symptom"
-	}
-	return silenceView{ID: s.ID, Symptom: sym, State: s.State, Reason: s.Reason, By: s.By,
-		Start: at(s.Start, now), End: at(s.End, now),
-		Action: "/hosts/" + url.PathEscape(host) + "/silences/" + url.PathEscape(s.ID) + "/end"}
-}
-
-// silence makes a silence from the host page's form: 303 back to the page once
-// made (Post/Redirect/Get), or the page again with what to change (400).
 func (p *Pages) silence(w http.ResponseWriter, r *http.Request) {
 	v, ok := p.visit(w, r)
 	if !ok {

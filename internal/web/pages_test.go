@@ -338,7 +338,7 @@ func TestEscaping(t *testing.T) {
 
 // The fleet page's view of a row with every optional fact missing still renders.
 func TestRowWithNothingKnown(t *testing.T) {
-	v := row(&fleethealth.Row{Host: "lab-05", Status: fleethealth.HostInactive}, testNow)
+	v := facts(&fleethealth.Row{Host: "lab-05", Status: fleethealth.HostInactive}, testNow)
 	assert.Equal(t, "none", v.Doctor)
 	assert.Empty(t, v.Cert)
 	assert.Empty(t, v.Mark)

@@ -281,7 +281,7 @@ func (p *Pages) signinPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	v := &visitor{recv: rs, csrf: p.preSessionCSRF(w, r)}
-	p.render(w, r, http.StatusOK, p.signinT, signinView{frame: p.frame(v, "Sign in"), Next: next, TTL: span(p.ttl)})
+	p.render(w, r, http.StatusOK, p.signinT, signinView{frame: p.frame(v, "Sign in"), Next: next, TTL: span(p.ttl)}, nil)
 }
 
 // signin checks an admin token as the API does and starts a session. Neither the
@@ -306,7 +306,7 @@ func (p *Pages) signin(w http.ResponseWriter, r *http.Request) {
 		p.logger(r).Warn().Str("admin", "unknown token").Str("remote", r.RemoteAddr).Msg("fleet page: sign-in refused: not an admin token")
 		view := signinView{frame: p.frame(v, "Sign in"), Next: next, TTL: span(p.ttl),
 			Problem: "That is not an admin token. Sign in with a token the receiver's tokens file lists as an admin's (a host's token will not do)."}
-		p.render(w, r, http.StatusUnauthorized, p.signinT, view)
+		p.render(w, r, http.StatusUnauthorized, p.signinT, view, nil)
 		return
 	}
 	now := p.now()
