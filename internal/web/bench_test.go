@@ -16,7 +16,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cis490/cis490/internal/alerts"
 	"github.com/cis490/cis490/internal/fleethealth"
+	"github.com/cis490/cis490/internal/index"
 )
 
 // bigFleet is n hosts as a busy lab might show them: most ok with a full day of
@@ -152,4 +154,39 @@ func TestFleetPage300Weight(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, plain, string(unzipped))
 	t.Logf("300 hosts: %d bytes, %d gzipped", len(plain), len(sent))
+}
+
+// BenchmarkHostPage renders a host page at its longest: 50 index lines, 50 alert
+// lines, 20 doctor checks, through html/template alone.
+func BenchmarkHostPage(b *testing.B) {
+	src := newFake()
+	src.recv.Open = true
+	src.fleet = bigFleet(300, testNow)
+	host := src.fleet.Hosts[0].Host
+	checks := make([]map[string]any, 20)
+	for i := range checks {
+		checks[i] = map[string]any{"id": fmt.Sprintf("check-%02d", i), "status": []string{"ok", "warn", "fail", "skip"}[i%4],
+			"summary": "a summary of one line, as doctor writes them", "hint": "cis490 install lab-host --update-token"}
+	}
+	src.reports[host] = doctorJSON(b, "fail", checks...)
+	for i := range 50 {
+		src.requests[host] = append(src.requests[host], index.Entry{TS: testNow.Add(-time.Duration(i) * 5 * time.Minute), Host: host,
+			Route: "heartbeat", Method: "POST", Status: 204, Commit: "0123456789abcdef", Remote: "10.0.0.7:41234", DurMS: 1.5})
+		src.alerts[host] = append(src.alerts[host], alerts.Alert{TS: testNow.Add(-time.Duration(i) * time.Hour), Host: host,
+			Symptom: fleethealth.FatalOnly, Severity: fleethealth.Critical, Status: alerts.StatusFiring, Since: testNow.Add(-time.Duration(i+1) * time.Hour),
+			Summary: "3 refusals since the last success"})
+	}
+	p := New(Options{Source: src, Logger: zerolog.Nop(), Now: func() time.Time { return testNow }})
+	req := httptest.NewRequest(http.MethodGet, "/hosts/"+host, nil)
+	req.SetPathValue("host", host)
+	req.AddCookie(&http.Cookie{Name: csrfCookie, Value: randomToken()})
+	req.Header.Set("Accept-Encoding", "gzip")
+	n := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		w := &discard{h: http.Header{}}
+		p.hostPage(w, req)
+		n = w.n
+	}
+	b.ReportMetric(float64(n), "bytes/page")
 }

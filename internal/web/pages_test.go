@@ -25,7 +25,7 @@ func silencesRequest(host, symptom, dur, reason string) silences.Request {
 	return silences.Request{Host: host, Symptom: symptom, For: dur, Reason: reason}
 }
 
-func doctorJSON(t *testing.T, status string, checks ...map[string]any) []byte {
+func doctorJSON(t testing.TB, status string, checks ...map[string]any) []byte {
 	t.Helper()
 	b, err := json.Marshal(map[string]any{"schema": "cis490.doctor/v1", "host": "lab-02", "version": "1.4.0",
 		"commit": "abcdef0123456789", "generated_at": testNow.Add(-31 * time.Minute), "received_at": testNow.Add(-30 * time.Minute),
