@@ -232,15 +232,17 @@ func (p *Pages) checkPost(w http.ResponseWriter, r *http.Request, v *visitor) bo
 	return true
 }
 
-// sameOrigin refuses a cross-site POST where the browser says it is one (Sec-Fetch-Site,
-// Origin): SameSite=Strict cookies and the CSRF token refuse it anyway; this refuses
-// it before the form is read.
+// sameOrigin refuses a cross-site POST where the browser says it is one: by
+// Sec-Fetch-Site, or else by Origin. SameSite=Strict cookies and the CSRF token
+// refuse it anyway; this refuses it before the form is read. An Origin of "null"
+// says nothing: it is what Chromium sends for the pages' own forms, since their
+// Referrer-Policy is no-referrer.
 func sameOrigin(r *http.Request) bool {
-	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
-		return false
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
+		return site == "same-origin" || site == "none"
 	}
 	origin := r.Header.Get("Origin")
-	if origin == "" {
+	if origin == "" || origin == "null" {
 		return true
 	}
 	u, err := url.Parse(origin)
