@@ -169,7 +169,9 @@ func (b *browser) screenshot(path string, width, height int64, mobile bool) int 
 	// A reload lays the page out for the new size as a phone would load it (the
 	// viewport meta tag applies at load).
 	b.do("viewport", chromedp.EmulateViewport(width, height, opts...), chromedp.Reload())
-	overflow := eval[int](b, `Math.max(0, document.documentElement.scrollWidth - window.innerWidth)`)
+	// clientWidth is the viewport's width; innerWidth is not: a phone widens its
+	// layout viewport (zooms the page out) to fit content wider than the screen.
+	overflow := eval[int](b, `Math.max(0, document.documentElement.scrollWidth - document.documentElement.clientWidth)`)
 	// The whole page at the viewport's width: Chromium's own "full size" capture is
 	// wider than the page under mobile emulation, blank beyond it.
 	tall := eval[float64](b, `Math.max(window.innerHeight, document.documentElement.scrollHeight)`)
