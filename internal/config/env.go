@@ -30,6 +30,12 @@ var notSettings = map[string]string{
 	"CIS490_TEST_CLOCK_OFFSET": "internal/e2e: the receiver's CA clock, moved",
 	// .ci/install-versitygw puts versitygw there; the S3 tests start it.
 	"CIS490_VERSITYGW": "internal/objstore, receiver and e2e tests: the versitygw binary",
+	// .ci/seaweedfs-test names the S3 server it started (objstoretest.External).
+	"CIS490_S3_ENDPOINT":   "S3 tests: another server's endpoint",
+	"CIS490_S3_ACCESS_KEY": "S3 tests: its access key",
+	"CIS490_S3_SECRET_KEY": "S3 tests: its secret key",
+	"CIS490_S3_REGION":     "S3 tests: its region",
+	"CIS490_S3_NAME":       "S3 tests: its name",
 }
 
 // guarded are the keys an empty variable must not clear: an unset ${VAR} in a
