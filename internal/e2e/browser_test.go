@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -67,7 +68,12 @@ const browserStep = 30 * time.Second
 func newBrowser(t *testing.T, trustSPKI ...string) *browser {
 	t.Helper()
 	logs := &lockedBuffer{}
+	// A home of its own too: Chromium writes ~/.pki and ~/.cache, and the machine's
+	// are no business of a test.
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
 	opts := []chromedp.ExecAllocatorOption{
+		chromedp.Env("HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "XDG_CACHE_HOME="+filepath.Join(home, ".cache")),
 		chromedp.ExecPath(chromiumPath(t)),
 		chromedp.Headless,
 		chromedp.NoSandbox, // CI runs as root, where Chromium's sandbox cannot start
@@ -83,7 +89,7 @@ func newBrowser(t *testing.T, trustSPKI ...string) *browser {
 		chromedp.Flag("force-color-profile", "srgb"), // computed colours and screenshots in sRGB
 		chromedp.Flag("password-store", "basic"),
 		chromedp.Flag("use-mock-keychain", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(filepath.Join(dir, "profile")),
 		chromedp.WindowSize(1280, 800),
 		chromedp.CombinedOutput(logs),
 	}
@@ -181,8 +187,13 @@ func (b *browser) screenshot(path string, width, height int64, mobile bool) int 
 			Clip: &page.Viewport{Width: float64(width), Height: tall, Scale: 1}})
 		return r.Data, err
 	})
+	// Whole or not at all, for CI to keep: written beside, then renamed.
 	require.NoError(b.t, os.MkdirAll(filepath.Dir(path), 0o755))
-	require.NoError(b.t, os.WriteFile(path, png, 0o644))
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".shot-*.png")
+	require.NoError(b.t, err)
+	_, err = tmp.Write(png)
+	require.NoError(b.t, errors.Join(err, tmp.Chmod(0o644), tmp.Close()))
+	require.NoError(b.t, os.Rename(tmp.Name(), path))
 	b.do("viewport reset", chromedp.EmulateViewport(1280, 800), chromedp.Reload())
 	return overflow
 }

@@ -56,43 +56,46 @@ type pageFleet struct {
 
 // writePageFleet writes the configuration (TLS with a test CA's certificate, a tokens
 // file with an admin token and a token for each host, a gate allow-list) and the fleet:
-// index lines, doctor reports, and a silence made with `cis490 alerts silence`.
-func writePageFleet(t *testing.T) *pageFleet {
+// index lines, doctor reports, and a silence made with `cis490 alerts silence`. Open:
+// no tokens file and no TLS (open mode, on loopback), the same fleet.
+func writePageFleet(t *testing.T, open bool) *pageFleet {
 	t.Helper()
 	dir := t.TempDir()
 	f := &pageFleet{dir: dir, data: filepath.Join(dir, "data"), cfg: filepath.Join(dir, "lab-host.toml"),
 		env: append(Env(t), "CIS490_HOST=pi"), now: time.Now().UTC()}
-	f.server = testpki.NewCA(t, "lab").Server("pi")
 	allow := filepath.Join(dir, "allowlist")
 	require.NoError(t, os.WriteFile(allow, []byte(commitAllowed+"\n"), 0o600))
+	auth := ""
+	if !open {
+		f.server = testpki.NewCA(t, "lab").Server("pi")
+		auth = fmt.Sprintf("tokens_file = %q\n\n[serve.tls]\ncert_file = %q\nkey_file = %q\n",
+			filepath.Join(dir, "tokens.toml"), f.server.CertFile, f.server.KeyFile)
+	}
 	require.NoError(t, os.WriteFile(f.cfg, []byte(fmt.Sprintf(`
 [serve]
 listen = "127.0.0.1:0"
 data_dir = %q
-tokens_file = %q
 # the Pi's own row stays ok on a CI disk with little room
 min_free_bytes = "1MiB"
-
-[serve.tls]
-cert_file = %q
-key_file = %q
-
+%s
 [serve.gate]
 allowlist_file = %q
 
 [fleet_health]
 syslog = false
-`, f.data, filepath.Join(dir, "tokens.toml"), f.server.CertFile, f.server.KeyFile, allow)), 0o600))
+`, f.data, auth, allow)), 0o600))
 
-	res := f.cis490(t, "token", "new", "--admin", "alice")
-	require.Equal(t, 0, res.Code, res.Stderr)
-	f.admin = strings.TrimSpace(res.Stdout)
-	for _, r := range pageFleetRows {
-		if r.Host == "pi" {
-			continue
-		}
-		res := f.cis490(t, "token", "new", "--host", r.Host)
+	if !open {
+		res := f.cis490(t, "token", "new", "--admin", "alice")
 		require.Equal(t, 0, res.Code, res.Stderr)
+		f.admin = strings.TrimSpace(res.Stdout)
+		for _, r := range pageFleetRows {
+			if r.Host == "pi" {
+				continue
+			}
+			res := f.cis490(t, "token", "new", "--host", r.Host)
+			require.Equal(t, 0, res.Code, res.Stderr)
+		}
 	}
 
 	ago := func(d time.Duration) time.Time { return f.now.Add(-d) }
@@ -139,7 +142,7 @@ syslog = false
 	writeReport(t, f.data, "lab-warn", doctor.Warn, ago(18*time.Minute), append(ok[:1:1],
 		doctor.Check{ID: "clock", Status: doctor.Warn, Summary: "the clock is 2m10s ahead of the receiver's", Hint: "sudo timedatectl set-ntp true"}))
 
-	res = f.cis490(t, "alerts", "silence", "--host", "lab-hush", "--for", "4h", "--reason", "moving racks")
+	res := f.cis490(t, "alerts", "silence", "--host", "lab-hush", "--for", "4h", "--reason", "moving racks")
 	require.Equal(t, 0, res.Code, res.Stderr)
 	return f
 }
@@ -255,7 +258,7 @@ func withStatus(host, status string) []pageRow {
 // basics on every page; screenshots at desktop and phone sizes.
 func TestFleetPageInBrowser(t *testing.T) {
 	t.Parallel()
-	f := writePageFleet(t)
+	f := writePageFleet(t, false)
 	srv := StartServe(t, bin, f.env, "https", "--config", f.cfg)
 	b := newBrowser(t, spkiHash(t, f.server.CertFile))
 	base := srv.URL
@@ -335,15 +338,20 @@ func TestFleetPageInBrowser(t *testing.T) {
 // Open mode (no tokens file, loopback only): no sign-in, and a banner that says so.
 func TestFleetPageOpenModeInBrowser(t *testing.T) {
 	t.Parallel()
-	r := startFleetReceiver(t, false)
-	r.ships(t, "lab-07", commitAllowed)
-	r.reports(t, "lab-07")
+	f := writePageFleet(t, true)
+	srv := StartServe(t, bin, f.env, "http", "--config", f.cfg)
 	b := newBrowser(t)
 
-	require.Equal(t, "/", b.open(r.srv.URL+"/"), "no sign-in in open mode")
+	require.Equal(t, "/", b.open(srv.URL+"/"), "no sign-in in open mode")
 	assert.NotEmpty(t, eval[string](b, `(document.querySelector('#open-mode.banner') || {textContent: ''}).textContent.trim()`),
 		"the banner says the page is open")
-	assert.Contains(t, fleetRows(t, b), pageRow{"lab-07", "ok"})
+	assert.Equal(t, pageFleetRows, fleetRows(t, b))
 	assert.Equal(t, 0, eval[int](b, `document.querySelectorAll('#signout, #signin').length`), "nobody to sign out")
 	checkAccessible(t, b, "open-mode fleet page")
+	assert.Equal(t, "/", b.open(srv.URL+"/signin"), "nothing to sign in to")
+
+	require.Equal(t, "/hosts/lab-broken", b.open(srv.URL+"/hosts/lab-broken"))
+	assert.NotEmpty(t, eval[string](b, `(document.querySelector('#open-mode.banner') || {textContent: ''}).textContent.trim()`), "on every page")
+	assert.Equal(t, brokenHint, eval[string](b, `document.querySelector('#checks tr[data-check="spool"] code.hint').textContent.trim()`))
+	checkAccessible(t, b, "open-mode host page")
 }
