@@ -5,9 +5,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +24,31 @@ import (
 	"github.com/cis490/cis490/internal/objstore/objstoretest"
 	"github.com/cis490/cis490/internal/store"
 )
+
+// readingAt is the offset of pid's open file path (/proc/PID/fdinfo), if it has it open.
+func readingAt(pid int, path string) (pos int64, open bool) {
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	fds, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, false
+	}
+	for _, fd := range fds {
+		if target, err := os.Readlink(filepath.Join(dir, fd.Name())); err != nil || target != path {
+			continue
+		}
+		info, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", pid, fd.Name()))
+		if err != nil {
+			return 0, false
+		}
+		for _, line := range strings.Split(string(info), "\n") {
+			if v, ok := strings.CutPrefix(line, "pos:"); ok {
+				n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				return n, err == nil
+			}
+		}
+	}
+	return 0, false
+}
 
 // storeLocally writes body as host's episode name in dataDir through the data
 // folder's own upload path, as `cis490 serve` with backend fs did, and returns its sha.
@@ -36,7 +65,7 @@ func storeLocally(t *testing.T, dataDir, host, name string, body []byte) string 
 
 // `cis490 storage migrate` killed with SIGKILL in the middle of a large episode's
 // upload: nothing of that episode is visible, and the next run copies it and skips
-// what the first one finished.
+// what the first one finished. (Linux: it reads the process's progress in /proc.)
 func TestStorageMigrateKilledThenRunAgain(t *testing.T) {
 	t.Parallel()
 	tg := objstoretest.Versitygw(t)
@@ -78,17 +107,30 @@ func TestStorageMigrateKilledThenRunAgain(t *testing.T) {
 			t.Fatal("the small episodes were not copied within 30s")
 		}
 	}
-	// The large one's multipart upload has begun: freeze the store so the upload
-	// cannot finish, and kill the migration in the middle of it.
+	// Catch the migration in the middle of the large episode's upload, whichever way
+	// the store takes it (one PutObject or a multipart upload): stopped (SIGSTOP), it
+	// has the file open with part of it read, so its upload cannot have completed;
+	// killed then.
+	largePath := filepath.Join(p.data, "episodes", "lab-02", largeSHA)
 	deadline := time.Now().Add(30 * time.Second)
-	for len(tg.Multiparts(t, largeKey)) == 0 {
-		require.True(t, time.Now().Before(deadline), "no multipart upload of %s within 30s", largeKey)
-		time.Sleep(5 * time.Millisecond) // polling the store for a state it reaches on its own
+	for {
+		require.NoError(t, cmd.Process.Signal(syscall.SIGSTOP))
+		if pos, open := readingAt(cmd.Process.Pid, largePath); open && pos > 0 && pos < int64(len(large)) {
+			break
+		}
+		require.NoError(t, cmd.Process.Signal(syscall.SIGCONT))
+		select {
+		case err := <-exited:
+			t.Fatalf("migrate exited before it was caught uploading the large episode: %v\n%s", err, logs.String())
+		case <-copied:
+			t.Fatal("the large episode was copied before it was caught in the middle of its upload")
+		default:
+		}
+		require.True(t, time.Now().Before(deadline), "migrate was not seen reading %s within 30s", largePath)
+		time.Sleep(2 * time.Millisecond) // sampling a process's progress: nothing to wait on
 	}
-	tg.Pause(t)
 	require.NoError(t, cmd.Process.Kill())
 	<-exited
-	tg.Resume(t)
 	_, err = tg.Client().HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &tg.Bucket, Key: &largeKey})
 	require.Error(t, err, "killed mid-upload: the large episode is not in the bucket")
 
