@@ -20,6 +20,7 @@ type Storage struct {
 	CredentialsFile string   `mapstructure:"credentials_file" help:"AWS-style credentials file ([default] aws_access_key_id, aws_secret_access_key), mode 0600; keys never go in lab-host.toml"`
 	Profile         string   `mapstructure:"profile" help:"the [section] of credentials_file to use"`
 	PartSize        ByteSize `mapstructure:"part_size" help:"size of each part of a multipart upload (at least 5MiB; an episode has at most 10000 parts)"`
+	SinglePutMax    ByteSize `mapstructure:"single_put_max" help:"largest episode streamed as one PutObject that the store checks against its SHA-256 (x-amz-checksum-sha256), where the store does; larger ones, bodies without a length and other stores go in multipart uploads; 0: always multipart"`
 	CAFile          string   `mapstructure:"ca_file" help:"CA that signed the store's TLS certificate (empty: the system's CAs)"`
 }
 
@@ -37,7 +38,7 @@ const (
 )
 
 func defaultStorage() Storage {
-	return Storage{Backend: BackendFS, Region: "us-east-1", PathStyle: true, Profile: "default", PartSize: 8 * MiB}
+	return Storage{Backend: BackendFS, Region: "us-east-1", PathStyle: true, Profile: "default", PartSize: 8 * MiB, SinglePutMax: maxPartSize}
 }
 
 // ObjectPrefix is prefix as objects are named: "" or ending in one slash.
@@ -85,6 +86,9 @@ func (sc Serve) checkStorage() []error {
 	}
 	if s.Profile == "" {
 		problems = append(problems, bad("serve.storage.profile", "empty (the default is default)"))
+	}
+	if s.SinglePutMax < 0 || s.SinglePutMax > maxPartSize {
+		problems = append(problems, bad("serve.storage.single_put_max", "%v (between 0 and 5GiB, the largest PutObject of S3)", s.SinglePutMax))
 	}
 	switch {
 	case s.PartSize < minPartSize || s.PartSize > maxPartSize:

@@ -10,7 +10,7 @@ import (
 func TestStorageKeys(t *testing.T) {
 	isolate(t)
 	d := Default().Serve.Storage
-	assert.Equal(t, Storage{Backend: BackendFS, Region: "us-east-1", PathStyle: true, Profile: "default", PartSize: 8 * MiB}, d)
+	assert.Equal(t, Storage{Backend: BackendFS, Region: "us-east-1", PathStyle: true, Profile: "default", PartSize: 8 * MiB, SinglePutMax: 5 * GiB}, d)
 
 	cfg, err := Load(New(), writeConfig(t, `
 [serve.storage]

@@ -27,7 +27,7 @@ import (
 
 // s3Config writes a lab-host.toml whose receiver keeps episodes in tg's bucket under
 // pi-1/ (5 MiB parts), with /metrics on metrics; it returns the file and the data dir.
-func s3Config(t *testing.T, tg *objstoretest.Target, extra string) (cfg, data string) {
+func s3Config(t *testing.T, tg *objstoretest.Target, extra, storageExtra string) (cfg, data string) {
 	t.Helper()
 	dir := t.TempDir()
 	data = filepath.Join(dir, "data")
@@ -44,7 +44,8 @@ bucket = %q
 prefix = "pi-1"
 credentials_file = %q
 part_size = "5MiB"
-`, data, extra, tg.Endpoint, tg.Bucket, tg.CredentialsFile(t))), 0o600))
+%s
+`, data, extra, tg.Endpoint, tg.Bucket, tg.CredentialsFile(t), storageExtra)), 0o600))
 	return cfg, data
 }
 
@@ -60,7 +61,7 @@ func TestServeS3StoresEpisodesInTheBucket(t *testing.T) {
 	t.Parallel()
 	objstoretest.Each(t, func(t *testing.T, tg *objstoretest.Target) {
 		metricsAddr := freeAddr(t)
-		cfg, data := s3Config(t, tg, fmt.Sprintf("metrics_listen = %q", metricsAddr))
+		cfg, data := s3Config(t, tg, fmt.Sprintf("metrics_listen = %q", metricsAddr), "")
 		srv := StartServe(t, bin, Env(t), "http", "--config", cfg)
 		assert.True(t, srv.HasLog("the episode bucket is reachable and writable, with conditional writes"), srv.Logs())
 
@@ -82,7 +83,12 @@ func TestServeS3StoresEpisodesInTheBucket(t *testing.T) {
 		require.NotNil(t, hz.Storage)
 		assert.True(t, hz.Storage.OK)
 		metrics := getText(t, "http://"+metricsAddr+"/metrics")
-		assert.Contains(t, metrics, `cis490_storage_errors_total{op="upload_part"} 0`)
+		assert.Contains(t, metrics, `cis490_storage_errors_total{op="put"} 0`)
+		for _, line := range strings.Split(metrics, "\n") {
+			if strings.HasPrefix(line, "cis490_storage_errors_total{") {
+				assert.True(t, strings.HasSuffix(line, "} 0"), "no failed request to a healthy store: %s", line)
+			}
+		}
 		assert.NotContains(t, srv.Logs(), tg.Secret)
 		assert.Equal(t, 0, srv.Stop(t), srv.Logs())
 	})
@@ -93,7 +99,7 @@ func TestServeS3StoresEpisodesInTheBucket(t *testing.T) {
 func TestServeS3KilledMidUploadCleansTheMultipartAtStart(t *testing.T) {
 	t.Parallel()
 	objstoretest.Each(t, func(t *testing.T, tg *objstoretest.Target) {
-		cfg, _ := s3Config(t, tg, "")
+		cfg, _ := s3Config(t, tg, "", "single_put_max = 0") // parts: what a kill leaves behind
 		srv := StartServe(t, bin, Env(t), "http", "--config", cfg)
 		body := randomData(t, 12<<20)
 		conn := startUpload(t, srv.Addr, "lab-07", body, 7<<20)
@@ -121,6 +127,26 @@ func TestServeS3KilledMidUploadCleansTheMultipartAtStart(t *testing.T) {
 	})
 }
 
+// kill -9 in the middle of an upload sent as one PutObject leaves nothing at all.
+func TestServeS3KilledMidSinglePutLeavesNothing(t *testing.T) {
+	t.Parallel()
+	objstoretest.Each(t, func(t *testing.T, tg *objstoretest.Target) {
+		cfg, _ := s3Config(t, tg, "", "")
+		srv := StartServe(t, bin, Env(t), "http", "--config", cfg)
+		body := randomData(t, 12<<20)
+		conn := startUpload(t, srv.Addr, "lab-07", body, 7<<20)
+		defer conn.Close()
+		require.NoError(t, srv.cmd.Process.Signal(syscall.SIGKILL))
+		srv.Wait(t)
+		restarted := StartServe(t, bin, Env(t), "http", "--config", cfg)
+		assert.Empty(t, tg.Keys(t, "pi-1/episodes/"), "nothing visible")
+		assert.Empty(t, tg.Multiparts(t, "pi-1/"))
+		status, res := put(t, restarted.URL, "lab-07", "", "ep.tar", body)
+		assert.Equal(t, http.StatusCreated, status, res)
+		assert.Equal(t, 0, restarted.Stop(t))
+	})
+}
+
 // A store down at start: serve starts, says so, answers 503 with Retry-After (ship
 // keeps the file), and stores the episode once the store is back.
 func TestServeS3StoreDownAtStartThenBack(t *testing.T) {
@@ -129,7 +155,7 @@ func TestServeS3StoreDownAtStartThenBack(t *testing.T) {
 		if tg.Stop == nil {
 			t.Skip("the server was not started by the test")
 		}
-		cfg, data := s3Config(t, tg, "")
+		cfg, data := s3Config(t, tg, "", "")
 		tg.Stop(t)
 		srv := StartServe(t, bin, Env(t), "http", "--config", cfg)
 		assert.True(t, srv.HasLog("the episode bucket is not reachable or not writable: uploads are answered 503 until it is"), srv.Logs())

@@ -8,13 +8,11 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 )
 
-// credentialsFile reads serve.storage.credentials_file, the AWS shared credentials
+// loadCredentials reads serve.storage.credentials_file, the AWS shared credentials
 // format:
 //
 //	[default]
@@ -22,48 +20,19 @@ import (
 //	aws_secret_access_key = …
 //	aws_session_token = …   (optional)
 //
-// It is read again when it changes (a rotated key needs no restart). Its keys are
-// never logged and never put in an error: errors name the file, the profile and the
-// line.
-type credentialsFile struct {
-	path, profile string
-
-	mu    sync.Mutex
-	mtime time.Time
-	size  int64
-	creds aws.Credentials
-}
-
-func loadCredentials(path, profile string) (*credentialsFile, error) {
-	c := &credentialsFile{path: path, profile: profile}
-	if _, err := c.Retrieve(context.Background()); err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-// Retrieve is aws.CredentialsProvider.
-func (c *credentialsFile) Retrieve(context.Context) (aws.Credentials, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	st, err := os.Stat(c.path)
+// once, at start: a rotated key takes a restart. Its keys are never logged and never
+// put in an error: errors name the file, the profile and the line.
+func loadCredentials(path, profile string) (aws.CredentialsProvider, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return aws.Credentials{}, fmt.Errorf("serve.storage.credentials_file: %w", err)
+		return nil, fmt.Errorf("serve.storage.credentials_file: %w; the receiver's user must be able to read it (mode 0600, owned by it)", err)
 	}
-	if c.creds.HasKeys() && st.ModTime().Equal(c.mtime) && st.Size() == c.size {
-		return c.creds, nil
-	}
-	data, err := os.ReadFile(c.path)
+	creds, err := parseCredentials(data, profile)
 	if err != nil {
-		return aws.Credentials{}, fmt.Errorf("serve.storage.credentials_file: %w; the receiver's user must be able to read it (mode 0600, owned by it)", err)
-	}
-	creds, err := parseCredentials(data, c.profile)
-	if err != nil {
-		return aws.Credentials{}, fmt.Errorf("serve.storage.credentials_file %s: %w", c.path, err)
+		return nil, fmt.Errorf("serve.storage.credentials_file %s: %w", path, err)
 	}
 	creds.Source = "serve.storage.credentials_file"
-	c.creds, c.mtime, c.size = creds, st.ModTime(), st.Size()
-	return creds, nil
+	return aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return creds, nil }), nil
 }
 
 var errNoKeys = errors.New("no aws_access_key_id and aws_secret_access_key")

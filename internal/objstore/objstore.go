@@ -36,6 +36,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -91,27 +92,34 @@ type Store struct {
 	cfg      config.Storage
 	prefix   string // cfg.ObjectPrefix()
 	partSize int64
-	client   *s3.Client
-	log      zerolog.Logger
-	opts     Options
+	// singlePutMax is serve.storage.single_put_max: the largest body sent as one
+	// PutObject where the store checks checksums.
+	singlePutMax int64
+	client       *s3.Client
+	log          zerolog.Logger
+	opts         Options
 
 	// buffers hold the parts of bodies without a Content-Length (see put.go).
 	buffers chan []byte
 
-	// readyMu serialises the probe that makes the store ready (start.go).
+	// readyMu serialises the probe that makes the store ready (start.go) and guards
+	// what it found; ready and conditional are read without it (/healthz must not
+	// wait for a probe of a store that does not answer).
 	readyMu     sync.Mutex
-	ready       bool
 	lastAttempt time.Time
 	lastErr     error
-	conditional bool   // the server refuses a second If-None-Match: * write
-	server      string // its Server header, for the log
+	ready       atomic.Bool
+	conditional atomic.Bool // the server refuses a second If-None-Match: * write
+	checksums   atomic.Bool // it refuses a PutObject with a wrong x-amz-checksum-sha256
 
 	locks    keyLocks    // per episode, when the server lacks conditional writes
 	inflight inflightSet // upload ids of this process's multipart uploads
 	state    healthState
 
-	stopSweep context.CancelFunc
-	sweepDone chan struct{}
+	// bg is the context of the sweeps, ended by Close, which waits for them (wg).
+	bg     context.Context
+	stopBg context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 var _ store.Episodes = (*Store)(nil)
@@ -169,17 +177,19 @@ func New(cfg config.Storage, opts Options) (*Store, error) {
 		so.BaseEndpoint = aws.String(cfg.Endpoint)
 	}
 	s := &Store{
-		cfg:      cfg,
-		prefix:   cfg.ObjectPrefix(),
-		partSize: int64(cfg.PartSize),
-		client:   s3.New(so),
-		log:      opts.Logger.With().Str("component", "objstore").Str("bucket", cfg.Bucket).Logger(),
-		opts:     opts,
-		buffers:  make(chan []byte, chunkedBuffers),
+		cfg:          cfg,
+		prefix:       cfg.ObjectPrefix(),
+		partSize:     int64(cfg.PartSize),
+		singlePutMax: int64(cfg.SinglePutMax),
+		client:       s3.New(so),
+		log:          opts.Logger.With().Str("component", "objstore").Str("bucket", cfg.Bucket).Logger(),
+		opts:         opts,
+		buffers:      make(chan []byte, chunkedBuffers),
 	}
 	for range chunkedBuffers {
 		s.buffers <- nil // allocated on first use
 	}
+	s.bg, s.stopBg = context.WithCancel(context.Background())
 	s.state.backend = config.BackendS3
 	return s, nil
 }
@@ -218,21 +228,16 @@ func newHTTPClient(caFile string) (*http.Client, error) {
 // Key is the object key of host's episode sha.
 func (s *Store) Key(host, sha string) string { return s.prefix + "episodes/" + host + "/" + sha }
 
-// Close stops Start's sweeper and waits for it.
+// Close stops the sweeps and waits for them.
 func (s *Store) Close() {
-	if s.stopSweep != nil {
-		s.stopSweep()
-		<-s.sweepDone
-	}
+	s.stopBg()
+	s.wg.Wait()
 }
 
 // Health is the store's state as its requests found it.
 func (s *Store) Health() Health {
 	h := s.state.get()
-	s.readyMu.Lock()
-	h.ConditionalWrites = s.conditional
-	h.Ready = s.ready
-	s.readyMu.Unlock()
+	h.ConditionalWrites, h.Checksums, h.Ready = s.conditional.Load(), s.checksums.Load(), s.ready.Load()
 	return h
 }
 
@@ -246,6 +251,9 @@ type Health struct {
 	LastErrorAt       time.Time
 	FailingSince      time.Time
 	ConditionalWrites bool
+	// Checksums is whether the store refuses a body whose x-amz-checksum-sha256 is
+	// wrong: episodes up to single_put_max then go in one PutObject.
+	Checksums bool
 	// Ready is whether the start-up probe has succeeded: until it has, uploads are
 	// answered 503.
 	Ready bool

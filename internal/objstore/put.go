@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -34,6 +35,13 @@ import (
 // part by part straight from the request: memory is a few socket buffers an upload,
 // whatever the part size. A body without one is read a part at a time into one of a
 // few shared buffers (chunkedBuffers).
+//
+// Where the store checks x-amz-checksum-sha256 (the probe tries a wrong one), a body
+// of known length up to serve.storage.single_put_max is instead streamed as one
+// conditional PutObject that carries the declared SHA-256: the store refuses it
+// unless the bytes it received match, so nothing unverified is ever visible, and the
+// store writes each byte once rather than as parts and again as their assembly
+// (bench/README.md).
 func (s *Store) PutEpisode(ctx context.Context, host, sha string, body io.Reader, maxBytes int64, meta store.EpisodeMeta) (store.PutResult, error) {
 	if err := checkNames(host, sha, meta.Episode); err != nil {
 		return store.PutResult{}, err
@@ -61,6 +69,9 @@ func (s *Store) PutEpisode(ctx context.Context, host, sha string, body io.Reader
 	u := &upload{s: s, ctx: ctx, key: key, token: xid.New().String(), hash: sha256.New()}
 	if meta.Size == 0 {
 		return u.putEmpty(host, sha, body, meta)
+	}
+	if meta.Size > 0 && meta.Size <= s.singlePutMax && s.checksums.Load() {
+		return u.putWhole(host, sha, body, meta)
 	}
 	if err := u.create(meta); err != nil {
 		return store.PutResult{}, err
@@ -272,11 +283,7 @@ func (u *upload) part(n int32, r io.Reader, length int64) error {
 	out, err := s.client.UploadPart(ctx, &s3.UploadPartInput{
 		Bucket: &s.cfg.Bucket, Key: &u.key, UploadId: &u.id, PartNumber: aws.Int32(n),
 		Body: pr, ContentLength: aws.Int64(length),
-	}, func(o *s3.Options) {
-		o.RetryMaxAttempts = 1
-		// The body is hashed by us, whole; signing it too would need it twice.
-		o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
-	})
+	}, sendOnce)
 	stop()
 	if rerr := pr.seal(); rerr != nil {
 		return rerr // the client's, not the store's: no observe
@@ -341,6 +348,107 @@ func (u *upload) complete() (created bool, err error) {
 	return false, unavailable(u.ctx, opComplete, u.key, err)
 }
 
+// putWhole streams a body of known length as one PutObject that the store verifies
+// against sha (see PutEpisode). A body that fails or a ctx that ends cuts the request:
+// a PutObject cut short stores nothing (unlike a part, it has nothing to abort).
+func (u *upload) putWhole(host, sha string, body io.Reader, meta store.EpisodeMeta) (store.PutResult, error) {
+	s := u.s
+	raw, _ := hex.DecodeString(sha) // validated
+	pr := &partReader{r: io.TeeReader(body, u.hash), left: meta.Size, passErrors: true}
+	pr.touch()
+	ctx, cancel := context.WithCancelCause(u.ctx)
+	defer cancel(nil)
+	stop := s.watch(ctx, cancel, pr)
+	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: &s.cfg.Bucket, Key: &u.key, Body: pr, ContentLength: aws.Int64(meta.Size),
+		Metadata: objectMeta(meta, u.token), IfNoneMatch: s.ifNoneMatch(), ContentType: aws.String("application/octet-stream"),
+		ChecksumSHA256: aws.String(base64.StdEncoding.EncodeToString(raw)),
+	}, sendOnce)
+	stop()
+	if rerr := pr.seal(); rerr != nil {
+		return store.PutResult{}, rerr
+	}
+	if cerr := u.ctx.Err(); cerr != nil {
+		return store.PutResult{}, fmt.Errorf("put %s: %w", u.key, cerr)
+	}
+	got := hex.EncodeToString(u.hash.Sum(nil))
+	switch {
+	case err == nil:
+		s.observe(ctx, opPut, nil)
+		if got != sha { // a store that did not check after all: take it back
+			u.deleteOurs()
+			return store.PutResult{}, &store.DigestMismatchError{Declared: sha, Got: got}
+		}
+	case isPreconditionFailed(err):
+		s.observe(ctx, opPut, nil)
+		return s.duplicate(u.ctx, host, sha, meta)
+	case isBadDigest(err):
+		s.observe(ctx, opPut, nil)
+		if got != sha {
+			return store.PutResult{}, &store.DigestMismatchError{Declared: sha, Got: got}
+		}
+		err = fmt.Errorf("the store received other bytes than were sent (%w)", err)
+		s.observe(ctx, opPut, err)
+		return store.PutResult{}, unavailable(u.ctx, opPut, u.key, err)
+	case statusOf(err) == 0 && !errors.Is(context.Cause(ctx), errStalled):
+		// No answer read: a store refusing a duplicate (412) as soon as it has the
+		// headers may hang up before the body is sent, and the write's error is then
+		// all net/http reports. The object, if there, says who won.
+		h, ok, herr := s.head(u.ctx, u.key)
+		switch {
+		case herr == nil && ok && h.upload == u.token:
+			s.observe(ctx, opPut, nil)
+		case herr == nil && ok:
+			s.observe(ctx, opPut, nil)
+			return s.duplicate(u.ctx, host, sha, meta)
+		default:
+			s.observe(ctx, opPut, err)
+			return store.PutResult{}, unavailable(u.ctx, opPut, u.key, err)
+		}
+	default:
+		if errors.Is(context.Cause(ctx), errStalled) {
+			err = fmt.Errorf("%w: %w", errStalled, err)
+		}
+		s.observe(ctx, opPut, err)
+		return store.PutResult{}, unavailable(u.ctx, opPut, u.key, err)
+	}
+	u.size = meta.Size
+	if err := s.putSidecar(u.ctx, host, sha, meta); err != nil {
+		return store.PutResult{}, fmt.Errorf("store episode %s metadata: %w", meta.Episode, err)
+	}
+	return store.PutResult{SHA256: sha, Size: meta.Size, Created: true, ReceivedAt: meta.ReceivedAt, Episode: meta.Episode}, nil
+}
+
+// deleteOurs deletes the object if this upload wrote it.
+func (u *upload) deleteOurs() {
+	s := u.s
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), s.opts.StallTimeout)
+	defer cancel()
+	if h, ok, err := s.head(ctx, u.key); err != nil || !ok || h.upload != u.token {
+		return
+	}
+	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.cfg.Bucket, Key: &u.key})
+	s.observe(ctx, opDelete, err)
+	if err != nil {
+		s.log.Error().Err(err).Str("key", u.key).Msg("could not delete an object whose bytes do not match its SHA-256: delete it by hand")
+	}
+}
+
+// sendOnce sends a request whose body streams from the client: it cannot be sent
+// again, and is hashed by us (and checked by the store), so it goes unsigned.
+func sendOnce(o *s3.Options) {
+	o.RetryMaxAttempts = 1
+	o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
+}
+
+func isBadDigest(err error) bool {
+	switch codeOf(err) {
+	case "BadDigest", "XAmzContentChecksumMismatch", "InvalidDigest":
+		return true
+	}
+	return false
+}
+
 // putEmpty stores an empty episode with one conditional PutObject: S3 has no empty
 // multipart upload. Its digest is checked before.
 func (u *upload) putEmpty(host, sha string, body io.Reader, meta store.EpisodeMeta) (store.PutResult, error) {
@@ -382,6 +490,9 @@ type partReader struct {
 	cut    <-chan struct{}
 	err    error // the body's error, if it failed
 	sealed bool
+	// passErrors hands the body's error to the request, which is then cut, instead
+	// of padding (putWhole).
+	passErrors bool
 
 	reading atomic.Bool
 	last    atomic.Int64 // unix nanoseconds of the latest read's end
@@ -401,6 +512,9 @@ func (p *partReader) Read(b []byte) (int, error) {
 		return 0, io.EOF
 	}
 	b = b[:min(int64(len(b)), p.left)]
+	if p.err != nil && p.passErrors {
+		return 0, p.err
+	}
 	if p.err != nil || p.cutOff() {
 		clear(b)
 		p.left -= int64(len(b))
@@ -417,6 +531,9 @@ func (p *partReader) Read(b []byte) (int, error) {
 	}
 	if err != nil && err != io.EOF {
 		p.err = err
+		if p.passErrors {
+			return n, err
+		}
 	}
 	return n, nil
 }

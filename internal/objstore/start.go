@@ -3,6 +3,8 @@ package objstore
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"time"
@@ -31,15 +33,12 @@ const (
 // the receiver still starts, uploads are answered 503 until a probe succeeds (each
 // upload tries one, at most one every two seconds), and the sweep runs then.
 func (s *Store) Start(ctx context.Context) error {
-	sweepCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	s.stopSweep, s.sweepDone = stop, make(chan struct{})
 	err := s.ensureReady(ctx)
-	go s.sweepLoop(sweepCtx)
+	s.wg.Go(func() { s.sweepLoop(s.bg) })
 	return err
 }
 
 func (s *Store) sweepLoop(ctx context.Context) {
-	defer close(s.sweepDone)
 	t := time.NewTicker(s.opts.SweepEvery)
 	defer t.Stop()
 	for {
@@ -59,9 +58,12 @@ func (s *Store) sweepLoop(ctx context.Context) {
 
 // ensureReady runs the probe until it has succeeded once, then the first sweep.
 func (s *Store) ensureReady(ctx context.Context) error {
+	if s.ready.Load() {
+		return nil
+	}
 	s.readyMu.Lock()
 	defer s.readyMu.Unlock()
-	if s.ready {
+	if s.ready.Load() {
 		return nil
 	}
 	if !s.lastAttempt.IsZero() && time.Since(s.lastAttempt) < retryReadyAfter {
@@ -75,20 +77,21 @@ func (s *Store) ensureReady(ctx context.Context) error {
 			Msg("the episode bucket is not reachable or not writable: uploads are answered 503 until it is")
 		return c.Err
 	}
-	s.ready, s.lastErr = true, nil
-	s.conditional = c.ConditionalWrites && !s.opts.NoConditionalWrites
-	s.server = c.Server
-	if s.conditional {
-		s.log.Info().Str("server", c.Server).Msg("the episode bucket is reachable and writable, with conditional writes")
+	s.lastErr = nil
+	s.conditional.Store(c.ConditionalWrites && !s.opts.NoConditionalWrites)
+	s.checksums.Store(c.Checksums)
+	s.ready.Store(true)
+	if s.conditional.Load() {
+		s.log.Info().Str("server", c.Server).Bool("checksums", c.Checksums).Msg("the episode bucket is reachable and writable, with conditional writes")
 	} else {
 		s.log.Warn().Str("server", c.Server).Str("endpoint", s.cfg.Endpoint).
 			Msg("the store does not refuse a second If-None-Match: * write: identical uploads are ordered by a lock in this receiver instead; never let two receivers share serve.storage.prefix")
 	}
-	go func() { // without readyMu: uploads may start meanwhile
-		if _, err := s.SweepStale(context.WithoutCancel(ctx)); err != nil {
+	s.wg.Go(func() { // without readyMu: uploads may start meanwhile
+		if _, err := s.SweepStale(s.bg); err != nil && s.bg.Err() == nil {
 			s.log.Warn().Err(err).Msg("sweeping stale multipart uploads failed; tried again in an hour")
 		}
-	}()
+	})
 	return nil
 }
 
@@ -98,6 +101,7 @@ type Check struct {
 	Reachable         bool   // it answered
 	Writable          bool   // an object could be written and deleted under the prefix
 	ConditionalWrites bool   // a second If-None-Match: * write was refused, on PutObject and CompleteMultipartUpload
+	Checksums         bool   // a PutObject with a wrong x-amz-checksum-sha256 was refused
 	Err               error  // why not; wraps store.ErrUnavailable
 }
 
@@ -116,7 +120,11 @@ func (s *Store) probe(ctx context.Context) Check {
 			Bucket: &s.cfg.Bucket, Key: &key, Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))),
 			IfNoneMatch: aws.String("*"),
 		})
-		s.observe(ctx, opPut, err)
+		if isPreconditionFailed(err) {
+			s.observe(ctx, opPut, nil) // what the second write is for
+		} else {
+			s.observe(ctx, opPut, err)
+		}
 		return out, err
 	}
 	out, err := put()
@@ -152,7 +160,33 @@ func (s *Store) probe(ctx context.Context) Check {
 		return c
 	}
 	c.ConditionalWrites = ok
+	c.Checksums, c.Err = s.probeChecksum(ctx, key+"-checksum")
 	return c
+}
+
+// probeChecksum writes key with a wrong x-amz-checksum-sha256 and reports whether the
+// store refused it.
+func (s *Store) probeChecksum(ctx context.Context, key string) (bool, error) {
+	data := []byte("cis490 probe: a wrong checksum\n")
+	wrong := sha256.Sum256([]byte("something else"))
+	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: &s.cfg.Bucket, Key: &key, Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))),
+		ChecksumSHA256: aws.String(base64.StdEncoding.EncodeToString(wrong[:])),
+	})
+	if st := statusOf(err); st >= 400 && st < 500 {
+		s.observe(ctx, opPut, nil)
+		return true, nil
+	}
+	s.observe(ctx, opPut, err)
+	if err != nil {
+		return false, unavailable(ctx, opPut, key, err)
+	}
+	_, err = s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
+	s.observe(ctx, opDelete, err)
+	if err != nil {
+		return false, unavailable(ctx, opDelete, key, err)
+	}
+	return false, nil
 }
 
 // probeConditionalComplete completes a one-part upload onto key, which exists, with

@@ -196,9 +196,7 @@ func (s *Store) putSidecar(ctx context.Context, host, sha string, meta store.Epi
 // ifNoneMatch is "*" for servers that honour it, nil for those that do not (a
 // server that rejects the header outright would fail every write).
 func (s *Store) ifNoneMatch() *string {
-	s.readyMu.Lock()
-	defer s.readyMu.Unlock()
-	if s.conditional {
+	if s.conditional.Load() {
 		return aws.String("*")
 	}
 	return nil

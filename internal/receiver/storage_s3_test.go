@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cis490/cis490/internal/config"
 	"github.com/cis490/cis490/internal/objstore"
 	"github.com/cis490/cis490/internal/objstore/objstoretest"
 	"github.com/cis490/cis490/internal/protocol"
@@ -33,17 +34,46 @@ const s3Prefix = "pi-1/"
 // metrics.
 type s3Harness struct {
 	*harness
-	tg      *objstoretest.Target
-	bucket  *objstore.Store
-	metrics *receiver.Metrics
-	errs    *sync.Map // op: count, from OnError
+	tg     *objstoretest.Target
+	bucket *objstore.Store
+	errs   *sync.Map // op: count, from OnError
+	mode   s3Mode
 }
 
-func newS3Harness(t *testing.T, tg *objstoretest.Target, stall time.Duration) *s3Harness {
+// s3Mode is how bodies of known length go to the store: as multipart uploads, or
+// (where the store checks checksums, as versitygw does) one PutObject each.
+type s3Mode struct {
+	name         string
+	singlePutMax config.ByteSize
+}
+
+func (m s3Mode) multipart() bool { return m.singlePutMax == 0 }
+
+// eachS3 runs test against each server of objstoretest.Servers in each mode.
+func eachS3(t *testing.T, test func(t *testing.T, tg *objstoretest.Target, mode s3Mode)) {
+	for _, m := range []s3Mode{{"multipart", 0}, {"single put", 5 * config.GiB}} {
+		t.Run(m.name, func(t *testing.T) {
+			objstoretest.Each(t, func(t *testing.T, tg *objstoretest.Target) { test(t, tg, m) })
+		})
+	}
+}
+
+// waitInStore waits until an upload of a multipart mode has begun in the store (a
+// single PutObject shows nothing until it is done).
+func (h *s3Harness) waitInStore(t *testing.T) {
+	t.Helper()
+	if h.mode.multipart() {
+		require.Eventually(t, func() bool { return len(h.tg.Multiparts(t, s3Prefix)) == 1 }, 10*time.Second, 20*time.Millisecond,
+			"the upload reached the store")
+	}
+}
+
+func newS3Harness(t *testing.T, tg *objstoretest.Target, mode s3Mode, stall time.Duration) *s3Harness {
 	t.Helper()
 	cfg := tg.Storage(t, s3Prefix)
 	cfg.PartSize = 5 << 20
-	h := &s3Harness{tg: tg, errs: &sync.Map{}}
+	cfg.SinglePutMax = mode.singlePutMax
+	h := &s3Harness{tg: tg, errs: &sync.Map{}, mode: mode}
 	var err error
 	h.bucket, err = objstore.New(cfg, objstore.Options{Logger: zerolog.New(zerolog.NewTestWriter(t)), StallTimeout: stall,
 		OnError: func(op string) {
@@ -70,8 +100,8 @@ func episodeKey(host string, data []byte) string {
 }
 
 func TestS3UploadCreatedThenDuplicate(t *testing.T) {
-	objstoretest.Each(t, func(t *testing.T, tg *objstoretest.Target) {
-		h := newS3Harness(t, tg, 0)
+	eachS3(t, func(t *testing.T, tg *objstoretest.Target, mode s3Mode) {
+		h := newS3Harness(t, tg, mode, 0)
 		data := randomBody(t, 11<<20) // three parts
 		first := h.upload(req{host: "lab-07", commit: "abcdef1"}, "ep-1.tar", data)
 		require.Equal(t, http.StatusCreated, first.status, string(first.body))
@@ -106,8 +136,8 @@ func TestS3UploadCreatedThenDuplicate(t *testing.T) {
 }
 
 func TestS3ConcurrentIdenticalUploadsCreateOnce(t *testing.T) {
-	objstoretest.Each(t, func(t *testing.T, tg *objstoretest.Target) {
-		h := newS3Harness(t, tg, 0)
+	eachS3(t, func(t *testing.T, tg *objstoretest.Target, mode s3Mode) {
+		h := newS3Harness(t, tg, mode, 0)
 		data := randomBody(t, 6<<20)
 		const n = 20
 		statuses := make([]int, n)
@@ -144,13 +174,13 @@ func TestS3ConcurrentIdenticalUploadsCreateOnce(t *testing.T) {
 }
 
 func TestS3RefusedUploadsLeaveNothing(t *testing.T) {
-	objstoretest.Each(t, func(t *testing.T, tg *objstoretest.Target) {
-		h := newS3Harness(t, tg, 0)
+	eachS3(t, func(t *testing.T, tg *objstoretest.Target, mode s3Mode) {
+		h := newS3Harness(t, tg, mode, 0)
 		data := randomBody(t, 12<<20)
 		mismatch := h.upload(req{host: "lab-07", header: map[string]string{protocol.HeaderSHA256: sum([]byte("other"))}}, "bad.tar", data)
 		assertAPIError(t, mismatch, http.StatusUnprocessableEntity, protocol.CodeDigestMismatch)
 
-		tooLarge := newS3HarnessMax(t, tg, 8<<20)
+		tooLarge := newS3HarnessMax(t, tg, mode, 8<<20)
 		r := tooLarge.upload(req{host: "lab-07"}, "big.tar", data)
 		assertAPIError(t, r, http.StatusRequestEntityTooLarge, protocol.CodeTooLarge)
 		chunked := tooLarge.do(req{method: http.MethodPut, path: "/v1/episodes", host: "lab-07",
@@ -163,9 +193,10 @@ func TestS3RefusedUploadsLeaveNothing(t *testing.T) {
 	})
 }
 
-func newS3HarnessMax(t *testing.T, tg *objstoretest.Target, max int64) *harness {
+func newS3HarnessMax(t *testing.T, tg *objstoretest.Target, mode s3Mode, max int64) *harness {
 	cfg := tg.Storage(t, s3Prefix)
 	cfg.PartSize = 5 << 20
+	cfg.SinglePutMax = mode.singlePutMax
 	st, err := objstore.New(cfg, objstore.Options{Logger: zerolog.New(zerolog.NewTestWriter(t))})
 	require.NoError(t, err)
 	require.NoError(t, st.Start(t.Context()))
@@ -201,12 +232,11 @@ func waitEpisodeLine(t *testing.T, h *harness) {
 }
 
 func TestS3ClientDisconnectMidUploadLeavesNothing(t *testing.T) {
-	objstoretest.Each(t, func(t *testing.T, tg *objstoretest.Target) {
-		h := newS3Harness(t, tg, 0)
+	eachS3(t, func(t *testing.T, tg *objstoretest.Target, mode s3Mode) {
+		h := newS3Harness(t, tg, mode, 0)
 		data := randomBody(t, 12<<20)
 		conn := sendPartial(t, h.harness, len(data), 7<<20, data) // past the first part
-		require.Eventually(t, func() bool { return len(tg.Multiparts(t, s3Prefix)) == 1 }, 10*time.Second, 20*time.Millisecond,
-			"the upload reached the store")
+		h.waitInStore(t)
 		require.NoError(t, conn.Close())
 		waitEpisodeLine(t, h.harness)
 		assert.Empty(t, tg.Keys(t, s3Prefix))
@@ -230,16 +260,16 @@ func readStatus(t *testing.T, conn net.Conn, rest []byte) *http.Response {
 }
 
 func TestS3StoreDownIs503ThenSuccessWhenBack(t *testing.T) {
-	objstoretest.Each(t, func(t *testing.T, tg *objstoretest.Target) {
+	eachS3(t, func(t *testing.T, tg *objstoretest.Target, mode s3Mode) {
 		if tg.Stop == nil {
 			t.Skip("the server was not started by the test")
 		}
-		h := newS3Harness(t, tg, 0)
+		h := newS3Harness(t, tg, mode, 0)
 		data := randomBody(t, 12<<20)
 
 		// Stopped mid-upload: the part in flight fails.
 		conn := sendPartial(t, h.harness, len(data), 6<<20, data)
-		require.Eventually(t, func() bool { return len(tg.Multiparts(t, s3Prefix)) == 1 }, 10*time.Second, 20*time.Millisecond)
+		h.waitInStore(t)
 		tg.Stop(t)
 		res := readStatus(t, conn, data[6<<20:])
 		assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
@@ -274,21 +304,25 @@ func TestS3StoreDownIs503ThenSuccessWhenBack(t *testing.T) {
 }
 
 func TestS3StalledStoreIs503(t *testing.T) {
-	objstoretest.Each(t, func(t *testing.T, tg *objstoretest.Target) {
+	eachS3(t, func(t *testing.T, tg *objstoretest.Target, mode s3Mode) {
 		if tg.Pause == nil {
 			t.Skip("the server was not started by the test")
 		}
-		h := newS3Harness(t, tg, time.Second)
+		h := newS3Harness(t, tg, mode, time.Second)
 		data := randomBody(t, 12<<20)
 		conn := sendPartial(t, h.harness, len(data), 6<<20, data)
-		require.Eventually(t, func() bool { return len(tg.Multiparts(t, s3Prefix)) == 1 }, 10*time.Second, 20*time.Millisecond)
+		h.waitInStore(t)
 		tg.Pause(t)
 		t.Cleanup(func() { tg.Resume(t) })
 		res := readStatus(t, conn, data[6<<20:])
 		assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode, "cut by the store's stall timeout")
 		tg.Resume(t)
-		_, counted := h.errs.Load("upload_part")
-		assert.True(t, counted)
+		op := "put"
+		if mode.multipart() {
+			op = "upload_part"
+		}
+		_, counted := h.errs.Load(op)
+		assert.True(t, counted, "a %s cut by the watchdog", op)
 	})
 }
 
