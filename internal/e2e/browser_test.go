@@ -194,7 +194,7 @@ func (b *browser) screenshot(path string, width, height int64, mobile bool) int 
 	_, err = tmp.Write(png)
 	require.NoError(b.t, errors.Join(err, tmp.Chmod(0o644), tmp.Close()))
 	require.NoError(b.t, os.Rename(tmp.Name(), path))
-	b.do("viewport reset", chromedp.EmulateViewport(1280, 800), chromedp.Reload())
+	b.do("viewport reset", chromedp.EmulateViewport(1280, 800))
 	return overflow
 }
 
