@@ -3,32 +3,36 @@
 # `cis490 serve` (tokens file, loopback) over a 300-host data folder that ends now
 # (bench/pagedata), first idle for DURATION (the baseline), then with CLIENTS
 # clients, each signed in through the sign-in form with a session of its own, loading
-# GET / (gzipped, as a browser does) every INTERVAL, spread evenly over the interval,
+# GET / (gzipped, as a browser does) every INTERVAL, their first loads spread evenly
+# over SPREAD seconds (default: the interval, as laptops opened at random times),
 # for DURATION again. Reports the receiver's CPU time (utime+stime from
 # /proc/PID/stat) in seconds and in % of one core for both phases, and the clients'
 # load times and page weight. See bench/README.md.
 #
-#   bench/page.sh [-b BIN] [-n CLIENTS] [-i SECONDS] [-H HOSTS]
+#   bench/page.sh [-b BIN] [-n CLIENTS] [-i SECONDS] [-s SECONDS] [-H HOSTS]
 #   DURATION=60 bench/page.sh      # a shorter try (seconds per phase; default 300)
 #
 #   -b  the cis490 binary (default /tmp/bench-cis490; go build -o /tmp/bench-cis490 ./cmd/cis490)
 #   -n  clients (default 10)   -i  seconds between a client's loads (default 60)
+#   -s  seconds the clients' loads are spread over (default -i; 0: all at once)
 #   -H  hosts in the fleet (default 300)
 #
 # Exit codes: 0 done, 1 a check failed (a load not 200, the receiver died or logged
 # a token), 2 usage or a missing tool.
 set -euo pipefail
 
-bin=/tmp/bench-cis490 clients=10 interval=60 hosts=300
+bin=/tmp/bench-cis490 clients=10 interval=60 hosts=300 spread=
 duration=${DURATION:-300}
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
-while getopts "b:n:i:H:h" opt; do
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+while getopts "b:n:i:s:H:h" opt; do
   case $opt in
-    b) bin=$OPTARG ;; n) clients=$OPTARG ;; i) interval=$OPTARG ;; H) hosts=$OPTARG ;; *) usage ;;
+    b) bin=$OPTARG ;; n) clients=$OPTARG ;; i) interval=$OPTARG ;; s) spread=$OPTARG ;; H) hosts=$OPTARG ;; *) usage ;;
   esac
 done
+spread=${spread:-$interval}
 [[ $clients =~ ^[1-9][0-9]?$ ]] || { echo "page: -n wants 1 to 99 clients" >&2; exit 2; }
 [[ $interval =~ ^[1-9][0-9]{0,3}$ ]] || { echo "page: -i wants 1 to 9999 seconds" >&2; exit 2; }
+[[ $spread =~ ^[0-9]{1,4}$ ]] || { echo "page: -s wants 0 to 9999 seconds" >&2; exit 2; }
 [[ $hosts =~ ^[1-9][0-9]{0,4}$ ]] || { echo "page: -H wants 1 to 99999 hosts" >&2; exit 2; }
 [[ $duration =~ ^[1-9][0-9]{0,4}$ ]] || { echo "page: DURATION wants whole seconds, 1 to 99999" >&2; exit 2; }
 command -v curl >/dev/null || { echo "page: curl is not installed (Debian: apt-get install curl)" >&2; exit 2; }
@@ -117,7 +121,7 @@ for c in $(seq "$clients"); do load "$tmp/client$c"; done
 rm -f "$tmp"/client*/loads
 
 echo "$(date -u +%FT%TZ)  $("$bin" version 2>/dev/null | head -n1 || true)  nproc $(nproc)  receiver pid $pid on $addr  $(cut -d' ' -f1-3 /proc/loadavg | sed 's/^/loadavg /')"
-echo "$hosts hosts, $(cat "$data"/index/*.jsonl | wc -l) index lines; $clients clients every ${interval}s, ${duration}s per phase"
+echo "$hosts hosts, $(cat "$data"/index/*.jsonl | wc -l) index lines; $clients clients every ${interval}s spread over ${spread}s, ${duration}s per phase"
 
 # phase NAME: the receiver's CPU over duration seconds, while what runs runs.
 phase() {
@@ -132,7 +136,7 @@ phase() {
 phase idle
 end=$(awk -v s="$EPOCHREALTIME" -v d="$duration" 'BEGIN {printf "%.3f", s + d}')
 for c in $(seq "$clients"); do
-  off=$(awk -v c="$c" -v n="$clients" -v i="$interval" 'BEGIN {printf "%.3f", (c - 1) * i / n}')
+  off=$(awk -v c="$c" -v n="$clients" -v s="$spread" 'BEGIN {printf "%.3f", (c - 1) * s / n}')
   client "$tmp/client$c" "$off" "$end" &
   loaders+=($!)
 done
