@@ -4,6 +4,7 @@ package protocol
 
 import (
 	"crypto/x509"
+	"fmt"
 	"regexp"
 	"strings"
 	"unicode/utf8"
@@ -21,6 +22,35 @@ const (
 	MaxLabelLength   = 63
 	MaxEpisodeLength = 200
 )
+
+// Resumable uploads (SPEC §3.3), after the IETF draft "Resumable Uploads for HTTP"
+// (draft-ietf-httpbis-resumable-upload): HEAD /v1/episodes/{sha256} answers the
+// offset of a partial upload, and a PUT /v1/episodes with Upload-Offset continues it.
+const (
+	HeaderUploadOffset   = "Upload-Offset"   // Structured Field Integer: bytes the receiver holds
+	HeaderUploadComplete = "Upload-Complete" // ?1 stored, ?0 a partial
+	HeaderUploadLength   = "Upload-Length"   // the whole episode's size, when known
+	HeaderUploadLimit    = "Upload-Limit"    // max-size=<bytes>, max-age=<seconds the partial is kept>
+)
+
+// maxUploadOffsetDigits is a Structured Field Integer's limit (RFC 9651 §3.3.1).
+const maxUploadOffsetDigits = 15
+
+// ParseUploadOffset reads an Upload-Offset value: 1 to 15 ASCII digits (RFC 9651's
+// Integer, without its minus sign: an offset is never negative).
+func ParseUploadOffset(v string) (int64, error) {
+	if v == "" || len(v) > maxUploadOffsetDigits {
+		return 0, fmt.Errorf("%s must be 1 to %d digits, got %q", HeaderUploadOffset, maxUploadOffsetDigits, v)
+	}
+	var n int64
+	for _, c := range []byte(v) {
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("%s must be a non-negative integer, got %q", HeaderUploadOffset, v)
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, nil
+}
 
 var (
 	episodeRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$`)

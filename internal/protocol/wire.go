@@ -46,4 +46,8 @@ const (
 	// CodeStorageUnavailable: the object store holding episodes (serve.storage) is
 	// unreachable or failing; the upload is answered 503 with Retry-After.
 	CodeStorageUnavailable = "storage_unavailable"
+	// CodeUploadOffsetMismatch is the 409 of a PUT whose Upload-Offset is not the
+	// partial's (or which another request is continuing): its Upload-Offset header
+	// is where the partial stands; HEAD /v1/episodes/{sha256} and continue from there.
+	CodeUploadOffsetMismatch = "upload_offset_mismatch"
 )
