@@ -59,6 +59,7 @@ type Serve struct {
 	MaxUploadsPerHost int           `mapstructure:"max_uploads_per_host" help:"uploads received at once from one host (those of one episode count as one); more get 503"`
 	MaxConnections    int           `mapstructure:"max_connections" help:"connections held open at once; more wait in the kernel's accept queue (keep LimitNOFILE= above it)"`
 	DrainTimeout      time.Duration `mapstructure:"drain_timeout" help:"on SIGTERM, how long uploads in flight may take to finish before they are cut; keep it 10s under the unit's TimeoutStopSec (90s)"`
+	PartialTTL        time.Duration `mapstructure:"partial_ttl" help:"how long what arrived of a cut upload is kept in data_dir/tmp/partial/ for the host to resume it (backend fs only)"`
 	TLS               TLS           `mapstructure:"tls" help:"the receiver's TLS; without cert_file it speaks plain HTTP"`
 	Gate              Gate          `mapstructure:"gate" help:"the version gate: which commits may upload"`
 	CA                CA            `mapstructure:"ca" help:"the lab's CA, when the receiver is one (cis490 ca init: serve.data_dir/ca/)"`
@@ -144,6 +145,7 @@ func Default() Config {
 			MaxUploadsPerHost: 4,
 			MaxConnections:    1024,
 			DrainTimeout:      80 * time.Second,
+			PartialTTL:        24 * time.Hour,
 			Gate: Gate{
 				GitRef:    "main",
 				GitDepth:  100,

@@ -377,8 +377,8 @@ func (c *Config) check() []error {
 		"fleet_health.repeat_interval": c.FleetHealth.RepeatInterval, "fleet_health.push_timeout": c.FleetHealth.PushTimeout,
 		"fleet_health.gone_repeat_interval": c.FleetHealth.GoneRepeatInterval, "fleet_health.gate_stale_after": c.FleetHealth.GateStaleAfter,
 		"fleet_health.max_silence": c.FleetHealth.MaxSilence, "doctor.timeout": c.Doctor.Timeout,
-		"serve.drain_timeout": c.Serve.DrainTimeout,
-		"ship.max_age":        c.Ship.MaxAge, "ship.keep_sent": c.Ship.KeepSent,
+		"serve.drain_timeout": c.Serve.DrainTimeout, "serve.partial_ttl": c.Serve.PartialTTL,
+		"ship.max_age": c.Ship.MaxAge, "ship.keep_sent": c.Ship.KeepSent,
 	} {
 		if d <= 0 {
 			add(bad(key, "%v (must be positive)", d))
