@@ -27,7 +27,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-runs=5 size=512M conc=4 datadir=/var/tmp bin= settle=2
+runs=5 size=512M conc=4 datadir=/var/tmp bin='' settle=2
 restsrc=${REST_SERVER_SRC:-/work/.mirror/restic+rest-server/repo}
 extra=()
 while getopts n:s:c:d:b:x:r:w: opt; do

@@ -94,4 +94,3 @@ func (s sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusCreated)
 	_ = json.NewEncoder(w).Encode(map[string]any{"sha256": sum, "size": size})
 }
-
