@@ -10,16 +10,25 @@
 // sidecar, the same JSON as on disk (store.EpisodeMeta), written after the tarball and
 // rewritten from its metadata by a retry that finds it missing.
 //
+// A body of known length goes to the store as one conditional PutObject that carries
+// its declared SHA-256 (x-amz-checksum-sha256) when the store refuses a wrong one (the
+// start-up probe tries) and the body is at most serve.storage.single_put_max; any
+// other body, as a multipart upload of part_size parts completed only once its
+// SHA-256 matched. Either way the bytes stream from the request to the store, never
+// held whole (put.go).
+//
 // The API, stable for the receiver, doctor and `cis490 storage migrate`:
 //
-//	st, err := objstore.New(cfg.Serve.Storage, objstore.Options{Logger: log})
-//	err = st.Start(ctx)            // probe the bucket, abort stale multipart uploads, sweep hourly
-//	st.Stored / Has / PutEpisode / Stat  // store.Episodes
-//	rc, err := st.Open(ctx, host, sha)   // read an episode back (migrate verifies it)
-//	c := st.Check(ctx)                   // reachable, writable, conditional writes (doctor)
-//	h := st.Health()                     // last ok, last error, failing since (fleet health)
+//	st, err := objstore.New(cfg.Serve.Storage, objstore.Options{Logger: log}) // config errors only; no request
+//	err = st.Start(ctx)                  // probe the bucket, abort stale multipart uploads, sweep hourly
+//	defer st.Close()
+//	st.Stored / Has / PutEpisode / Stat  // store.Episodes; PutEpisode's meta keeps ReceivedAt, Commit, Remote
+//	rc, err := st.Open(ctx, host, sha)   // read an episode back (migrate verifies it); ErrNotStored
+//	c := st.Check(ctx)                   // Reachable, Writable, ConditionalWrites, Checksums, Server, Err (doctor)
+//	h := st.Health()                     // OK, LastOK, LastError, FailingSince, Ready (fleet health's storage-down)
+//	h.Wire()                             // the same without error text, as /healthz's "storage"
 //	n, err := st.SweepStale(ctx)         // abort multipart uploads older than Options.StaleAfter
-//	key := st.Key(host, sha)
+//	key := st.Key(host, sha)             // <prefix>episodes/<host>/<sha256>
 //
 // Every error of a request the store failed (unreachable, 5xx, refused, stalled) wraps
 // store.ErrUnavailable; errors of the body (digest mismatch, too large, the client

@@ -54,14 +54,17 @@ func open(t *testing.T, tg *objstoretest.Target, opts objstore.Options, singlePu
 	return st
 }
 
-// eachMode runs test with multipart uploads only, and with single PutObjects for
-// bodies of known length.
-func eachMode(t *testing.T, test func(t *testing.T, singlePutMax config.ByteSize)) {
+// eachMode runs test against each server of objstoretest.Servers (versitygw; SeaweedFS
+// in its job), with multipart uploads only, and with single PutObjects for bodies of
+// known length (where the server checks checksums; multipart where it does not).
+func eachMode(t *testing.T, test func(t *testing.T, tg *objstoretest.Target, singlePutMax config.ByteSize)) {
 	for _, m := range []struct {
 		name string
 		max  config.ByteSize
 	}{{"multipart", 0}, {"single put", 5 * config.GiB}} {
-		t.Run(m.name, func(t *testing.T) { test(t, m.max) })
+		t.Run(m.name, func(t *testing.T) {
+			objstoretest.Each(t, func(t *testing.T, tg *objstoretest.Target) { test(t, tg, m.max) })
+		})
 	}
 }
 
@@ -84,8 +87,7 @@ func TestPutCreatedThenDuplicate(t *testing.T) {
 		{"chunked, empty", 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			eachMode(t, func(t *testing.T, singlePutMax config.ByteSize) {
-				tg := objstoretest.Versitygw(t)
+			eachMode(t, func(t *testing.T, tg *objstoretest.Target, singlePutMax config.ByteSize) {
 				st := open(t, tg, objstore.Options{}, singlePutMax)
 				data, sha := body(t, tc.size)
 				declared := int64(len(data))
@@ -131,10 +133,11 @@ func TestConcurrentIdenticalUploadsStoreOneAndCreateOnce(t *testing.T) {
 			name = "lock fallback"
 		}
 		t.Run(name, func(t *testing.T) {
-			eachMode(t, func(t *testing.T, singlePutMax config.ByteSize) {
-				tg := objstoretest.Versitygw(t)
+			eachMode(t, func(t *testing.T, tg *objstoretest.Target, singlePutMax config.ByteSize) {
 				st := open(t, tg, objstore.Options{NoConditionalWrites: fallback}, singlePutMax)
-				assert.Equal(t, !fallback, st.Health().ConditionalWrites)
+				if fallback {
+					assert.False(t, st.Health().ConditionalWrites)
+				}
 				data, sha := body(t, 6<<20)
 				const n = 20
 				results := make([]store.PutResult, n)
@@ -165,8 +168,7 @@ func TestConcurrentIdenticalUploadsStoreOneAndCreateOnce(t *testing.T) {
 }
 
 func TestRefusedBodiesLeaveNothing(t *testing.T) {
-	eachMode(t, func(t *testing.T, singlePutMax config.ByteSize) {
-		tg := objstoretest.Versitygw(t)
+	eachMode(t, func(t *testing.T, tg *objstoretest.Target, singlePutMax config.ByteSize) {
 		st := open(t, tg, objstore.Options{}, singlePutMax)
 		data, sha := body(t, 12<<20)
 		_, other := body(t, 10)
@@ -201,8 +203,7 @@ func TestRefusedBodiesLeaveNothing(t *testing.T) {
 var errClientGone = errors.New("client went away")
 
 func TestContextCancelledMidBodyAborts(t *testing.T) {
-	eachMode(t, func(t *testing.T, singlePutMax config.ByteSize) {
-		tg := objstoretest.Versitygw(t)
+	eachMode(t, func(t *testing.T, tg *objstoretest.Target, singlePutMax config.ByteSize) {
 		st := open(t, tg, objstore.Options{}, singlePutMax)
 		data, sha := body(t, 12<<20)
 		ctx, cancel := context.WithCancel(t.Context())
@@ -235,60 +236,63 @@ func (c *cancelAfter) Read(p []byte) (int, error) {
 }
 
 func TestMissingSidecarIsWrittenByARetry(t *testing.T) {
-	tg := objstoretest.Versitygw(t)
-	st := open(t, tg, objstore.Options{}, 0)
-	data, sha := body(t, 1000)
-	_, err := st.PutEpisode(t.Context(), host, sha, bytes.NewReader(data), 64<<20, meta("ep-1", int64(len(data))))
-	require.NoError(t, err)
-	key := "pi-1/episodes/lab-07/" + sha
-	want := tg.Get(t, key+".json")
-	_, err = tg.Client().DeleteObject(t.Context(), deleteInput(tg, key+".json"))
-	require.NoError(t, err)
+	objstoretest.Each(t, func(t *testing.T, tg *objstoretest.Target) {
+		st := open(t, tg, objstore.Options{}, 0)
+		data, sha := body(t, 1000)
+		_, err := st.PutEpisode(t.Context(), host, sha, bytes.NewReader(data), 64<<20, meta("ep-1", int64(len(data))))
+		require.NoError(t, err)
+		key := "pi-1/episodes/lab-07/" + sha
+		want := tg.Get(t, key+".json")
+		_, err = tg.Client().DeleteObject(t.Context(), deleteInput(tg, key+".json"))
+		require.NoError(t, err)
 
-	res, ok, err := st.Stored(t.Context(), host, sha, meta("retry-name", 1))
-	require.NoError(t, err)
-	require.True(t, ok)
-	assert.Equal(t, "ep-1", res.Episode, "from the object's metadata, not the retry")
-	assert.JSONEq(t, string(want), string(tg.Get(t, key+".json")), "the same sidecar as the upload wrote")
+		res, ok, err := st.Stored(t.Context(), host, sha, meta("retry-name", 1))
+		require.NoError(t, err)
+		require.True(t, ok)
+		assert.Equal(t, "ep-1", res.Episode, "from the object's metadata, not the retry")
+		assert.JSONEq(t, string(want), string(tg.Get(t, key+".json")), "the same sidecar as the upload wrote")
+	})
 }
 
 func TestObjectWithoutOurMetadataTakesTheRetrysName(t *testing.T) {
-	tg := objstoretest.Versitygw(t)
-	st := open(t, tg, objstore.Options{}, 0)
-	data, sha := body(t, 1000)
-	key := "pi-1/episodes/lab-07/" + sha
-	tg.Put(t, key, data)
-	res, ok, err := st.Stored(t.Context(), host, sha, meta("retry-name", 1))
-	require.NoError(t, err)
-	require.True(t, ok)
-	assert.Equal(t, "retry-name", res.Episode)
-	var side store.EpisodeMeta
-	require.NoError(t, json.Unmarshal(tg.Get(t, key+".json"), &side))
-	assert.True(t, side.Repaired)
-	assert.Equal(t, "retry-name", side.Episode)
-	assert.Equal(t, int64(1000), side.Size)
+	objstoretest.Each(t, func(t *testing.T, tg *objstoretest.Target) {
+		st := open(t, tg, objstore.Options{}, 0)
+		data, sha := body(t, 1000)
+		key := "pi-1/episodes/lab-07/" + sha
+		tg.Put(t, key, data)
+		res, ok, err := st.Stored(t.Context(), host, sha, meta("retry-name", 1))
+		require.NoError(t, err)
+		require.True(t, ok)
+		assert.Equal(t, "retry-name", res.Episode)
+		var side store.EpisodeMeta
+		require.NoError(t, json.Unmarshal(tg.Get(t, key+".json"), &side))
+		assert.True(t, side.Repaired)
+		assert.Equal(t, "retry-name", side.Episode)
+		assert.Equal(t, int64(1000), side.Size)
+	})
 }
 
 func TestSweepAbortsStaleMultipartUploadsOnly(t *testing.T) {
-	tg := objstoretest.Versitygw(t)
-	old := tg.StartMultipart(t, "pi-1/episodes/lab-07/"+hex.EncodeToString(make([]byte, 32)))
-	require.NotEmpty(t, old)
-	tg.StartMultipart(t, "elsewhere/x") // not ours: outside the prefix
-	// Atomic: the start's own sweep reads the clock meanwhile.
-	var offset atomic.Int64
-	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	st := open(t, tg, objstore.Options{Now: clock, SweepEvery: time.Hour}, 0)
-	n, err := st.SweepStale(t.Context())
-	require.NoError(t, err)
-	assert.Equal(t, 0, n, "a fresh upload is left alone")
-	assert.Len(t, tg.Multiparts(t, "pi-1/"), 1)
+	objstoretest.Each(t, func(t *testing.T, tg *objstoretest.Target) {
+		old := tg.StartMultipart(t, "pi-1/episodes/lab-07/"+hex.EncodeToString(make([]byte, 32)))
+		require.NotEmpty(t, old)
+		tg.StartMultipart(t, "elsewhere/x") // not ours: outside the prefix
+		// Atomic: the start's own sweep reads the clock meanwhile.
+		var offset atomic.Int64
+		clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+		st := open(t, tg, objstore.Options{Now: clock, SweepEvery: time.Hour}, 0)
+		n, err := st.SweepStale(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, 0, n, "a fresh upload is left alone")
+		assert.Len(t, tg.Multiparts(t, "pi-1/"), 1)
 
-	offset.Store(int64(61 * time.Minute))
-	n, err = st.SweepStale(t.Context())
-	require.NoError(t, err)
-	assert.Equal(t, 1, n)
-	assert.Empty(t, tg.Multiparts(t, "pi-1/"))
-	assert.Equal(t, []string{"elsewhere/x"}, tg.Multiparts(t, ""), "outside the prefix, kept")
+		offset.Store(int64(61 * time.Minute))
+		n, err = st.SweepStale(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, 1, n)
+		assert.Empty(t, tg.Multiparts(t, "pi-1/"))
+		assert.Equal(t, []string{"elsewhere/x"}, tg.Multiparts(t, ""), "outside the prefix, kept")
+	})
 }
 
 func deleteInput(tg *objstoretest.Target, key string) *s3.DeleteObjectInput {
@@ -296,24 +300,30 @@ func deleteInput(tg *objstoretest.Target, key string) *s3.DeleteObjectInput {
 }
 
 func TestCheckAndACleanStart(t *testing.T) {
-	tg := objstoretest.Versitygw(t)
-	var failed []string
-	var mu sync.Mutex
-	st := open(t, tg, objstore.Options{OnError: func(op string) { mu.Lock(); failed = append(failed, op); mu.Unlock() }}, 5*config.GiB)
-	c := st.Check(t.Context())
-	require.NoError(t, c.Err)
-	assert.Equal(t, objstore.Check{Server: "VERSITYGW", Reachable: true, Writable: true, ConditionalWrites: true, Checksums: true}, c)
-	h := st.Health()
-	assert.True(t, h.OK)
-	assert.True(t, h.Ready)
-	assert.True(t, h.ConditionalWrites)
-	assert.True(t, h.Checksums)
-	assert.False(t, h.LastOK.IsZero())
-	mu.Lock()
-	assert.Empty(t, failed, "a healthy store's probe fails no request")
-	mu.Unlock()
-	assert.Empty(t, tg.Keys(t, ""), "the probe cleans up")
-	assert.Empty(t, tg.Multiparts(t, ""))
+	objstoretest.Each(t, func(t *testing.T, tg *objstoretest.Target) {
+		var failed []string
+		var mu sync.Mutex
+		st := open(t, tg, objstore.Options{OnError: func(op string) { mu.Lock(); failed = append(failed, op); mu.Unlock() }}, 5*config.GiB)
+		c := st.Check(t.Context())
+		require.NoError(t, c.Err)
+		assert.True(t, c.Reachable)
+		assert.True(t, c.Writable)
+		if tg.Name == "versitygw" {
+			assert.Equal(t, objstore.Check{Server: "VERSITYGW", Reachable: true, Writable: true, ConditionalWrites: true, Checksums: true}, c)
+		}
+		t.Logf("%s: %+v", tg.Name, c)
+		h := st.Health()
+		assert.True(t, h.OK)
+		assert.True(t, h.Ready)
+		assert.Equal(t, c.ConditionalWrites, h.ConditionalWrites)
+		assert.Equal(t, c.Checksums, h.Checksums)
+		assert.False(t, h.LastOK.IsZero())
+		mu.Lock()
+		assert.Empty(t, failed, "a healthy store's probe fails no request")
+		mu.Unlock()
+		assert.Empty(t, tg.Keys(t, ""), "the probe cleans up")
+		assert.Empty(t, tg.Multiparts(t, ""))
+	})
 }
 
 func TestUnreachableStoreIsUnavailable(t *testing.T) {
@@ -341,20 +351,20 @@ func TestUnreachableStoreIsUnavailable(t *testing.T) {
 }
 
 func TestWrongSecretNeverInAnError(t *testing.T) {
-	tg := objstoretest.Versitygw(t)
-	cfg := tg.Storage(t, "pi-1/")
-	wrong := "wrong-secret-" + hex.EncodeToString([]byte("xyz"))
-	require.NoError(t, os.WriteFile(cfg.CredentialsFile, []byte("[default]\naws_access_key_id = "+tg.Access+"\naws_secret_access_key = "+wrong+"\n"), 0o600))
-	var logs bytes.Buffer
-	st, err := objstore.New(cfg, objstore.Options{Logger: zerolog.New(&syncWriter{w: &logs})})
-	require.NoError(t, err)
-	t.Cleanup(st.Close)
-	err = st.Start(t.Context())
-	require.ErrorIs(t, err, store.ErrUnavailable, "refused: the store is unusable until the key is fixed")
-	assert.Contains(t, err.Error(), "SignatureDoesNotMatch")
-	assert.NotContains(t, err.Error(), wrong)
-	assert.NotContains(t, logs.String(), wrong)
-	assert.NotContains(t, st.Health().LastError, wrong)
+	objstoretest.Each(t, func(t *testing.T, tg *objstoretest.Target) {
+		cfg := tg.Storage(t, "pi-1/")
+		wrong := "wrong-secret-" + hex.EncodeToString([]byte("xyz"))
+		require.NoError(t, os.WriteFile(cfg.CredentialsFile, []byte("[default]\naws_access_key_id = "+tg.Access+"\naws_secret_access_key = "+wrong+"\n"), 0o600))
+		var logs bytes.Buffer
+		st, err := objstore.New(cfg, objstore.Options{Logger: zerolog.New(&syncWriter{w: &logs})})
+		require.NoError(t, err)
+		t.Cleanup(st.Close)
+		err = st.Start(t.Context())
+		require.ErrorIs(t, err, store.ErrUnavailable, "refused: the store is unusable until the key is fixed")
+		assert.NotContains(t, err.Error(), wrong)
+		assert.NotContains(t, logs.String(), wrong)
+		assert.NotContains(t, st.Health().LastError, wrong)
+	})
 }
 
 func TestCredentialsFileErrors(t *testing.T) {
