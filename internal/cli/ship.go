@@ -18,8 +18,9 @@ import (
 )
 
 type shipOptions struct {
-	streams Streams
-	watch   bool
+	streams  Streams
+	watch    bool
+	noResume bool
 }
 
 func newShipCmd(a *app) *cobra.Command {
@@ -39,6 +40,16 @@ token or host (401, 403) stops the run at once: every later request would fail t
 same way. 413 and 422 move the file to rejected/ with the reason; network errors and
 5xx keep it for the next run.
 
+A cut upload resumes: after a network error or a 5xx partway through a file, ship asks
+the receiver how much of it arrived (HEAD /v1/episodes/SHA256) and sends only the
+rest, with the usual backoff; the progress bar counts what the receiver kept as done
+and the log says "resumed at N of M bytes". A receiver that kept nothing gets the
+file again whole; one too old to resume gets a plain retry. Retries that move an
+upload forward do not use up ship.retries. A connection whose bytes stay
+unacknowledged for receiver.timeout is given up and resumed. A file written to
+while it is sent is not resumed: it stays for the next run, hashed again.
+--no-resume sends a cut upload whole again instead.
+
 --watch keeps running: it ships new files as they appear and heartbeats every 5 min.
 
 Exit codes: 0 the outbox is empty afterwards (or another run holds the lock),
@@ -53,7 +64,8 @@ Exit codes: 0 the outbox is empty afterwards (or another run holds the lock),
 			if err != nil {
 				return usageErr(err)
 			}
-			so := ship.Options{SpoolDir: cfg.Ship.SpoolDir, MaxAge: cfg.Ship.MaxAge, KeepSent: cfg.Ship.KeepSent, Client: c, Logger: log}
+			so := ship.Options{SpoolDir: cfg.Ship.SpoolDir, MaxAge: cfg.Ship.MaxAge, KeepSent: cfg.Ship.KeepSent, Client: c, Logger: log,
+				NoResume: opts.noResume}
 			if !opts.watch && logging.IsTerminal(opts.streams.Err) {
 				so.Progress = &bar{out: opts.streams.Err}
 			}
@@ -61,6 +73,7 @@ Exit codes: 0 the outbox is empty afterwards (or another run holds the lock),
 		},
 	}
 	cmd.Flags().BoolVar(&opts.watch, "watch", false, "keep running: ship files as they appear, heartbeat every 5 min")
+	cmd.Flags().BoolVar(&opts.noResume, "no-resume", false, "send a cut upload whole again instead of resuming it where the receiver's copy ends")
 	cmd.Flags().String("spool-dir", "", "spool folder (ship.spool_dir)")
 	a.bind(cmd, "spool-dir", "ship.spool_dir")
 	return cmd
@@ -133,9 +146,6 @@ func (b *bar) Start(files int, bytes int64) {
 	progressbar.OptionSetWriter(b.out)(b.pb)
 }
 
-func (b *bar) Reader(r io.Reader) io.Reader {
-	rd := progressbar.NewReader(r, b.pb)
-	return &rd
-}
+func (b *bar) Set(done int64) { _ = b.pb.Set64(done) }
 
 func (b *bar) Finish() { _ = b.pb.Finish() }

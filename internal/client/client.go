@@ -79,7 +79,7 @@ func New(cfg config.Config, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	dialer := &net.Dialer{Timeout: rc.Timeout, KeepAlive: 30 * time.Second}
+	dialer := &net.Dialer{Timeout: rc.Timeout, KeepAlive: 30 * time.Second, Control: giveUpStalled(rc.Timeout)}
 	transport := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           dialer.DialContext,
@@ -186,63 +186,21 @@ type Request struct {
 	NoRetry bool
 }
 
-// Do sends r, retrying network errors, 429 and 5xx with exponential backoff and
-// jitter. The final answer is returned whatever its status; err is set only when no
-// answer came (it names the URL and what to check). The caller closes the body.
-func (c *Client) Do(ctx context.Context, r Request) (*http.Response, error) {
-	attempt := 0
-	op := func() (*http.Response, error) {
-		attempt++
-		res, err := c.once(ctx, r)
-		if err != nil {
-			if ctx.Err() != nil || !retryableErr(err) {
-				return nil, backoff.Permanent(err)
-			}
-			return nil, err
-		}
-		if res.StatusCode == http.StatusTooManyRequests || res.StatusCode >= 500 {
-			// On the last attempt the answer itself is returned, not a wait.
-			if wait := retryAfter(res.Header, time.Now()); wait > 0 && attempt <= c.retries && !r.NoRetry {
-				drain(res)
-				return nil, &backoff.RetryAfterError{Duration: wait}
-			}
-			return res, &statusRetry{res: res}
-		}
-		return res, nil
-	}
-	opts := []backoff.RetryOption{
-		backoff.WithBackOff(c.backoff()),
-		backoff.WithMaxTries(uint(c.retries) + 1),
-		backoff.WithMaxElapsedTime(0),
-		backoff.WithNotify(func(err error, wait time.Duration) {
-			var sr *statusRetry
-			if errors.As(err, &sr) {
-				drain(sr.res) // this answer is superseded by the retry
-			}
-			c.log.Warn().Str("url", c.base.String()+r.Path).Int("attempt", attempt).Str("retry_in", wait.Round(time.Millisecond).String()).Msg(describe(err))
-		}),
-	}
-	if r.NoRetry {
-		opts = append(opts, backoff.WithMaxTries(1))
-	}
-	res, err := backoff.Retry(ctx, op, opts...)
-	var sr *statusRetry
-	if errors.As(err, &sr) {
-		return sr.res, nil
-	}
-	if err != nil {
-		return nil, c.explain(err, r.Path)
-	}
-	return res, nil
-}
-
-func (c *Client) once(ctx context.Context, r Request) (*http.Response, error) {
+// Send makes one attempt at r: no retry, and a transport error as it came (Do and
+// Retry say what to check). The caller closes the body.
+func (c *Client) Send(ctx context.Context, r Request) (*http.Response, error) {
 	var body io.ReadCloser
 	var size int64
 	if r.Body != nil {
 		var err error
 		if body, size, err = r.Body(); err != nil {
-			return nil, backoff.Permanent(err)
+			return nil, Permanent(err)
+		}
+		if size == 0 {
+			// An empty body with a nil-or-not reader of unknown length would go out
+			// chunked; a resumed upload that only lacks its end sends Content-Length: 0.
+			body.Close()
+			body = http.NoBody
 		}
 	}
 	req, err := http.NewRequestWithContext(ctx, r.Method, c.base.String()+r.Path, body)
@@ -250,7 +208,7 @@ func (c *Client) once(ctx context.Context, r Request) (*http.Response, error) {
 		if body != nil {
 			body.Close()
 		}
-		return nil, backoff.Permanent(err)
+		return nil, Permanent(err)
 	}
 	if body != nil {
 		req.ContentLength = size
@@ -267,17 +225,6 @@ func (c *Client) once(ctx context.Context, r Request) (*http.Response, error) {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	return c.http.Do(req)
-}
-
-// statusRetry carries a retryable answer through backoff so the last one can be
-// returned when the retries run out.
-type statusRetry struct{ res *http.Response }
-
-func (s *statusRetry) Error() string { return "receiver answered " + s.res.Status }
-
-func drain(res *http.Response) {
-	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
-	res.Body.Close()
 }
 
 // maxRetryAfter caps one wait the receiver asks for: a longer one is honoured as this,

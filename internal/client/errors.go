@@ -121,15 +121,6 @@ func orNone(s string) string {
 	return s
 }
 
-// describe is the one-line reason logged before a retry.
-func describe(err error) string {
-	var sr *statusRetry
-	if errors.As(err, &sr) {
-		return "receiver answered " + sr.res.Status + "; retrying"
-	}
-	return "request failed: " + err.Error() + "; retrying"
-}
-
 // adminPath reports whether path is one of the receiver's admin-only reads and
 // writes, where a 403 means "not an admin token" rather than "another host's".
 func adminPath(path string) bool {

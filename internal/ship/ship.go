@@ -40,12 +40,17 @@ type Options struct {
 	// Progress, when set, receives progress events (a terminal progress bar).
 	Progress Progress
 	Now      func() time.Time
+	// NoResume sends a cut upload whole again instead of resuming it where the
+	// receiver's partial ends (ship --no-resume).
+	NoResume bool
 }
 
 // Progress follows the bytes of a run.
 type Progress interface {
 	Start(files int, bytes int64)
-	Reader(r io.Reader) io.Reader
+	// Set says done bytes of the run's total are sent: a resumed upload starts past
+	// what the receiver kept, one sent whole again starts back at its file's start.
+	Set(done int64)
 	Finish()
 }
 
@@ -57,10 +62,13 @@ type Summary struct {
 	Rejected   int `json:"rejected"`
 	// Replaced counts files a producer replaced while they were being sent: what was
 	// sent is on the receiver, the new file stays in outbox/ for the next run.
-	Replaced int           `json:"replaced"`
-	Bytes    int64         `json:"bytes"`
-	Elapsed  time.Duration `json:"elapsed"`
-	Swept    Swept         `json:"swept"`
+	Replaced int `json:"replaced"`
+	// Resumed counts the times an upload continued where the receiver's partial
+	// ended, rather than starting again from the first byte.
+	Resumed int           `json:"resumed"`
+	Bytes   int64         `json:"bytes"`
+	Elapsed time.Duration `json:"elapsed"`
+	Swept   Swept         `json:"swept"`
 	// Remaining counts what is still in outbox/ after the run: finished files, and
 	// the Unshippable entries among them.
 	Remaining int `json:"remaining"`
@@ -83,6 +91,9 @@ func (s Summary) String() string {
 	out := fmt.Sprintf("shipped %d, duplicates %d, kept %d, rejected %d", s.Shipped, s.Duplicates, s.Kept, s.Rejected)
 	if s.Replaced > 0 {
 		out += fmt.Sprintf(", %d replaced while being sent", s.Replaced)
+	}
+	if s.Resumed > 0 {
+		out += fmt.Sprintf(", resumed %d time(s) after a cut", s.Resumed)
 	}
 	out += fmt.Sprintf(", %s in %s (%d left in outbox", humanize.Bytes(uint64(s.Bytes)), s.Elapsed.Round(time.Millisecond), s.Remaining)
 	if s.Unshippable > 0 {
@@ -118,6 +129,11 @@ type shipper struct {
 	opts  Options
 	spool spool.Spool
 	log   zerolog.Logger
+	// resume: cut uploads continue where the receiver's partial ends; off with
+	// --no-resume, or once the receiver shows it cannot (no HEAD).
+	resume bool
+	// done is how many bytes of the queue the files before this one account for.
+	done int64
 }
 
 // Lock takes the spool's lock, or returns ErrLocked. The caller releases it. The
@@ -158,7 +174,7 @@ func passLocked(ctx context.Context, opts Options) (Summary, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	r := &shipper{opts: opts, spool: spool.New(opts.SpoolDir), log: opts.Logger}
+	r := &shipper{opts: opts, spool: spool.New(opts.SpoolDir), log: opts.Logger, resume: !opts.NoResume}
 	start := time.Now()
 	sum, err := r.sweepAndShip(ctx)
 	sum.Elapsed = time.Since(start)
@@ -216,6 +232,7 @@ func (r *shipper) sweepAndShip(ctx context.Context) (Summary, error) {
 	}()
 	for h := range ahead {
 		err := r.ship(ctx, h, &sum)
+		r.done += h.file.Size
 		h.close()
 		if err != nil {
 			return sum, err
@@ -267,12 +284,14 @@ func (r *shipper) ship(ctx context.Context, h hashed, sum *Summary) error {
 		return r.reject(f, spool.Reason{RejectedAt: r.opts.Now().UTC(), Reason: "the file name is not a valid episode name: " +
 			"1 to 200 letters, digits, '.', '_' or '-', starting with a letter or digit; rename it and move it back to outbox/"}, sum, log)
 	}
-	res, err := r.opts.Client.Do(ctx, client.Request{
-		Method: http.MethodPut,
-		Path:   "/v1/episodes",
-		Header: http.Header{protocol.HeaderEpisode: {f.Name}, protocol.HeaderSHA256: {h.sha}},
-		Body:   r.body(h),
-	})
+	u := &upload{r: r, h: h, log: log, base: r.done}
+	res, err := u.send(ctx)
+	sum.Resumed += u.resumed
+	if errors.Is(err, errChanged) {
+		sum.Kept++
+		log.Warn().Msg("the file changed while it was being sent (written to in place): nothing of it is stored; it stays in outbox/ and is hashed again next run")
+		return nil
+	}
 	if err != nil {
 		sum.Kept++
 		return fmt.Errorf("upload %s: %w", f.Name, err)
@@ -291,6 +310,12 @@ func (r *shipper) ship(ctx context.Context, h hashed, sum *Summary) error {
 	}
 	apiErr := r.opts.Client.StatusError(res)
 	switch {
+	case res.StatusCode == http.StatusUnprocessableEntity && u.unchanged() != nil:
+		// The digest differs because a producer wrote into the file while it was sent:
+		// the file is not bad, it is being replaced.
+		sum.Kept++
+		log.Warn().Msg("the file changed while it was being sent (written to in place); the receiver refused the mix (422): it stays in outbox/ and is hashed again next run")
+		return nil
 	case res.StatusCode == http.StatusRequestEntityTooLarge || res.StatusCode == http.StatusUnprocessableEntity:
 		return r.reject(f, spool.Reason{RejectedAt: r.opts.Now().UTC(), Status: apiErr.Status, Reason: apiErr.Message}, sum, log)
 	case stops(res.StatusCode):
@@ -337,19 +362,6 @@ func (r *shipper) reject(f spool.File, why spool.Reason, sum *Summary, log zerol
 		ev.Str("reason", why.Reason).Msg("rejected; moved to rejected/ with a " + spool.ReasonSuffix + " file")
 	}
 	return err
-}
-
-// body sends the opened file from its start on each attempt, so a retry resends it
-// whole, and every attempt sends the bytes that were hashed, whatever a producer does
-// to the name meanwhile.
-func (r *shipper) body(h hashed) func() (io.ReadCloser, int64, error) {
-	return func() (io.ReadCloser, int64, error) {
-		var rd io.Reader = io.NewSectionReader(h.fd, 0, h.file.Size)
-		if r.opts.Progress != nil {
-			rd = r.opts.Progress.Reader(rd)
-		}
-		return io.NopCloser(rd), h.file.Size, nil
-	}
 }
 
 // hashed is a queued file opened once: it is hashed and sent from fd, and file
