@@ -116,6 +116,7 @@ type Store struct {
 	// wait for a probe of a store that does not answer).
 	readyMu     sync.Mutex
 	lastAttempt time.Time
+	lastLogged  time.Time
 	lastErr     error
 	ready       atomic.Bool
 	conditional atomic.Bool // the server refuses a second If-None-Match: * write

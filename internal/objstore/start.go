@@ -73,8 +73,12 @@ func (s *Store) ensureReady(ctx context.Context) error {
 	c := s.probe(ctx)
 	if c.Err != nil {
 		s.lastErr = c.Err
-		s.log.Error().Err(c.Err).Str("endpoint", s.cfg.Endpoint).
-			Msg("the episode bucket is not reachable or not writable: uploads are answered 503 until it is")
+		// Each upload tries again while the store is down: say so once a minute.
+		if s.lastLogged.IsZero() || time.Since(s.lastLogged) >= time.Minute {
+			s.lastLogged = time.Now()
+			s.log.Error().Err(c.Err).Str("endpoint", s.cfg.Endpoint).
+				Msg("the episode bucket is not reachable or not writable: uploads are answered 503 until it is")
+		}
 		return c.Err
 	}
 	s.lastErr = nil
