@@ -18,10 +18,6 @@ import (
 	"github.com/cis490/cis490/internal/protocol"
 )
 
-// headerUploadOffset is where a resumable upload starts (SPEC §3.3,
-// draft-ietf-httpbis-resumable-upload).
-const headerUploadOffset = "Upload-Offset"
-
 // errChanged: the file's content changed after it was hashed, so neither the rest of
 // a cut upload nor the whole file would match the SHA-256 declared for it.
 var errChanged = errors.New("the file changed while it was being sent")
@@ -84,7 +80,7 @@ func (u *upload) ask(ctx context.Context, a *client.Attempt) (*http.Response, er
 		res.Body.Close()
 		off, ok := u.offset(res)
 		if !ok {
-			u.log.Warn().Str("upload_offset", res.Header.Get(headerUploadOffset)).Msg("the receiver's Upload-Offset is not within the file; sending it whole again")
+			u.log.Warn().Str("upload_offset", res.Header.Get(protocol.HeaderUploadOffset)).Msg("the receiver's Upload-Offset is not within the file; sending it whole again")
 			u.from, u.declared = 0, false
 			return nil, nil
 		}
@@ -108,19 +104,22 @@ func (u *upload) ask(ctx context.Context, a *client.Attempt) (*http.Response, er
 
 // conflict is a 409 to a resumed PUT: the receiver's partial is elsewhere, or another
 // upload of it is in flight. The next attempt, after the usual backoff, starts where
-// the receiver says; with no usable offset, from the start.
+// the receiver says; with no partial left, it asks again first.
 func (u *upload) conflict(a *client.Attempt, res *http.Response) error {
 	defer res.Body.Close()
 	off, ok := u.offset(res)
-	if !ok || off == 0 {
-		u.from, u.declared = 0, false
-	} else {
+	if ok && off > 0 {
 		u.from, u.declared = off, true
 		u.moved(a, off)
+		u.cut = false // the offset is known: no HEAD needed
+	} else {
+		// No partial to continue: it may have been stored meanwhile, which a HEAD
+		// tells before the whole file is sent again.
+		u.from, u.declared = 0, false
+		u.cut = true
 	}
-	u.cut = false // the offset is known: no HEAD needed
 	return fmt.Errorf("the receiver holds a different part of this upload (409, Upload-Offset %q): continuing from byte %d",
-		res.Header.Get(headerUploadOffset), u.from)
+		res.Header.Get(protocol.HeaderUploadOffset), u.from)
 }
 
 // moved records that the receiver holds off bytes; more than it said before is
@@ -133,8 +132,8 @@ func (u *upload) moved(a *client.Attempt, off int64) {
 }
 
 func (u *upload) offset(res *http.Response) (int64, bool) {
-	off, err := strconv.ParseInt(res.Header.Get(headerUploadOffset), 10, 64)
-	return off, err == nil && off >= 0 && off <= u.h.file.Size
+	off, err := protocol.ParseUploadOffset(res.Header.Get(protocol.HeaderUploadOffset))
+	return off, err == nil && off <= u.h.file.Size
 }
 
 func (u *upload) put(ctx context.Context, sent *counter) (*http.Response, error) {
@@ -142,7 +141,7 @@ func (u *upload) put(ctx context.Context, sent *counter) (*http.Response, error)
 	header := http.Header{protocol.HeaderEpisode: {u.h.file.Name}, protocol.HeaderSHA256: {u.h.sha}}
 	from := u.from
 	if u.declared {
-		header.Set(headerUploadOffset, strconv.FormatInt(from, 10))
+		header.Set(protocol.HeaderUploadOffset, strconv.FormatInt(from, 10))
 	}
 	if from > 0 {
 		u.resumed++
