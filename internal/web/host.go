@@ -67,7 +67,9 @@ func (p *Pages) showHost(w http.ResponseWriter, r *http.Request, v *visitor, hos
 	rep, repErr := p.src.Report(host)
 	if hr == nil && errors.Is(repErr, fs.ErrNotExist) {
 		p.fail(w, r, v, http.StatusNotFound, "No such host",
-			"No host “"+host+"” is in the fleet (no request within the active window, no host token) and it sent no doctor report.")
+			"No host “"+host+"” is in the fleet (no request within the active window, no host token) and it sent no doctor report,"+
+				" as of the fleet's evaluation at "+fl.GeneratedAt.UTC().Format("15:04:05")+" UTC. A host that spoke since then shows"+
+				" up at the next evaluation: reload in a few seconds.")
 		return
 	}
 	now := p.now()
