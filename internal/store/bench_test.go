@@ -50,6 +50,37 @@ func BenchmarkPutEpisode(b *testing.B) {
 	}
 }
 
+// BenchmarkPutResumable is BenchmarkPutEpisode through the resumable path: the
+// body written into tmp/partial/ with a checkpoint after every chunk. Side by side
+// with it, the cost of the checkpoints.
+func BenchmarkPutResumable(b *testing.B) {
+	body := benchBody()
+	sha := digest(body)
+	dir := b.TempDir()
+	s, err := Open(dir, Options{Logger: zerolog.Nop()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	final := filepath.Join(dir, "episodes", "bench", sha)
+	put := func() {
+		res, err := s.PutResumable(context.Background(), Upload{Host: "bench", SHA256: sha, Body: bytes.NewReader(body),
+			MaxBytes: benchSize, Meta: EpisodeMeta{Episode: "bench", Size: benchSize}})
+		if err != nil || !res.Created {
+			b.Fatalf("created %v, err %v", res.Created, err)
+		}
+		b.StopTimer()
+		if err := os.Remove(final); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	put()
+	b.SetBytes(benchSize)
+	for b.Loop() {
+		put()
+	}
+}
+
 func BenchmarkSHA256(b *testing.B) {
 	body := benchBody()
 	b.SetBytes(benchSize)

@@ -33,6 +33,8 @@ type PutResult struct {
 	Created    bool
 	ReceivedAt time.Time
 	Episode    string
+	// ResumedFrom is the offset of the partial this upload continued (PutResumable).
+	ResumedFrom int64
 }
 
 const filePerm = 0o640
@@ -57,10 +59,11 @@ func (s *Store) hostDir(host string) (string, error) {
 
 // PutEpisode streams body into the store under episodes/<host>/<sha>, verifying its
 // SHA-256 on the way. However many identical uploads race, exactly one is stored and
-// exactly one gets Created; the others are duplicates. Nothing partial is ever kept.
-// meta.Size is the length the client declared, 0 or less when it did not: that much
-// free space is held before the body is read, the rest as it arrives (space.go). The
-// stored size is the body's. meta.ReceivedAt defaults to now.
+// exactly one gets Created; the others are duplicates. Nothing partial is ever kept
+// (PutResumable keeps a cut body). meta.Size is the length the client declared, 0 or
+// less when it did not: that much free space is held before the body is read, the
+// rest as it arrives (space.go). The stored size is the body's. meta.ReceivedAt
+// defaults to now.
 func (s *Store) PutEpisode(ctx context.Context, host, sha string, body io.Reader, maxBytes int64, meta EpisodeMeta) (PutResult, error) {
 	if !validHost(host) || !protocol.ValidSHA256(sha) || !protocol.ValidEpisode(meta.Episode) {
 		return PutResult{}, fmt.Errorf("%w: host %q, episode %q, sha256 %q", ErrBadName, host, meta.Episode, sha)
@@ -70,12 +73,25 @@ func (s *Store) PutEpisode(ctx context.Context, host, sha string, body io.Reader
 		return PutResult{}, err
 	}
 	defer space.release()
-	tmpName, size, err := s.receive(ctx, sha, body, maxBytes, space)
+	f, direct, err := s.createUpload()
 	if err != nil {
+		return PutResult{}, fmt.Errorf("create upload file: %w", noSpace(err))
+	}
+	// Removed however this ends, a panic in body.Read included: once stored, the
+	// episode has its own name.
+	defer os.Remove(f.Name())
+	size, err := s.receive(ctx, sha, body, maxBytes, space, &upload{f: f, direct: direct})
+	if err != nil {
+		f.Close()
 		return PutResult{}, err
 	}
-	defer os.Remove(tmpName)
+	return s.install(host, sha, f.Name(), size, meta)
+}
 
+// install links the verified, fsynced file tmpName into place as host's episode sha,
+// with its sidecar, and makes both durable; when sha is already stored it answers as
+// a duplicate.
+func (s *Store) install(host, sha, tmpName string, size int64, meta EpisodeMeta) (PutResult, error) {
 	dir, err := s.hostDir(host)
 	if err != nil {
 		return PutResult{}, fmt.Errorf("store episode %s: %w", meta.Episode, err)

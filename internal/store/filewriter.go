@@ -111,6 +111,7 @@ type pipeline struct {
 	direct atomic.Bool // still O_DIRECT; a refused write turns it off
 	h      hash.Hash
 	space  *reservation
+	ckpt   *checkpoints // nil unless the upload is resumable (partial.go)
 
 	all                 []*chunk // 1 + the spares taken
 	free, hashQ, writeQ chan *chunk
@@ -125,15 +126,19 @@ type pipeline struct {
 
 // startPipeline takes one chunk, and up to ringSize-1 more while the store's spares
 // have room.
-func (s *Store) startPipeline(f *os.File, direct bool, space *reservation) *pipeline {
+func (s *Store) startPipeline(up *upload, space *reservation) *pipeline {
+	f := up.f
 	p := &pipeline{
-		s: s, f: f, fd: int(f.Fd()), padded: direct, h: sha256.New(), space: space,
+		s: s, f: f, fd: int(f.Fd()), padded: up.direct, h: up.h, space: space, ckpt: up.ckpt,
 		free:   make(chan *chunk, ringSize),
 		hashQ:  make(chan *chunk, ringSize),
 		writeQ: make(chan *chunk, ringSize),
-		wb:     writeBehind{fd: int(f.Fd())},
+		wb:     writeBehind{fd: int(f.Fd()), started: up.base},
 	}
-	p.direct.Store(direct)
+	if p.h == nil {
+		p.h = sha256.New()
+	}
+	p.direct.Store(up.direct)
 	p.all = append(p.all, chunkPool.Get().(*chunk))
 spare:
 	for len(p.all) < ringSize {
@@ -163,6 +168,9 @@ const _ = uint(2*syncWindow - ringSize*chunkSize - 1)
 // when both are done with it.
 func (p *pipeline) dispatch(c *chunk) {
 	c.refs.Store(2)
+	if p.ckpt != nil {
+		p.ckpt.dispatched(c.off + int64(c.n))
+	}
 	p.hashQ <- c
 	p.writeQ <- c
 	if !p.direct.Load() {
@@ -180,6 +188,11 @@ func (p *pipeline) hashLoop() {
 	defer p.wg.Done()
 	for c := range p.hashQ { // in order: one sender, one receiver
 		p.h.Write(c.buf[:c.n])
+		if p.ckpt != nil && c.n == len(c.buf) {
+			// Only at the end of a full chunk: a partial continued from there is
+			// written in whole blocks again.
+			p.ckpt.hashed(c.off+int64(c.n), p.h)
+		}
 		p.release(c)
 	}
 }
@@ -192,6 +205,9 @@ func (p *pipeline) writeLoop() {
 				p.fail(err)
 			} else {
 				p.space.wrote(int64(c.n))
+				if p.ckpt != nil {
+					p.ckpt.written(c.off + int64(c.n))
+				}
 			}
 		}
 		p.release(c)

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"math"
 	"os"
@@ -22,26 +23,41 @@ type chunkWriter interface {
 	sum() []byte       // the SHA-256 of every chunk dispatched, after stop
 }
 
-// receive writes body to a new file in tmp/ and returns its name once the body is
-// complete, matches sha, and is on disk. Each chunk is covered by space before it is
-// written. On any error, or a panic in body.Read, the file is already gone.
-func (s *Store) receive(ctx context.Context, sha string, body io.Reader, maxBytes int64, space *reservation) (name string, size int64, err error) {
+// upload is the file an episode's body goes to: a new one in tmp/, or a partial
+// continued after its first base bytes (partial.go).
+type upload struct {
+	f      *os.File
+	direct bool // opened for O_DIRECT: written in whole blocks, padded at the end
+	base   int64
+	h      hash.Hash    // the SHA-256 of f's first base bytes, continued over the body
+	ckpt   *checkpoints // a resumable upload's progress; nil for others
+}
+
+// cutError is a body that stopped arriving before its end (the client went away, the
+// network failed, a deadline passed, the request was cancelled): what arrived may be
+// kept as a partial (partial.go). Every other error of receive is final.
+type cutError struct{ err error }
+
+func (e *cutError) Error() string { return e.err.Error() }
+func (e *cutError) Unwrap() error { return e.err }
+
+// receive writes body to up.f after its first up.base bytes and returns the episode's
+// size once the body is complete, the whole episode matches sha, and f is on disk and
+// closed. Each chunk is covered by space before it is written. On an error, or a panic
+// in body.Read, every write has ended and f is left open for the caller to remove or
+// keep.
+func (s *Store) receive(ctx context.Context, sha string, body io.Reader, maxBytes int64, space *reservation, up *upload) (size int64, err error) {
 	if maxBytes < 0 {
-		return "", 0, fmt.Errorf("receive body: negative size limit %d", maxBytes)
+		return 0, fmt.Errorf("receive body: negative size limit %d", maxBytes)
 	}
-	f, direct, err := s.createUpload()
-	if err != nil {
-		return "", 0, fmt.Errorf("create upload file: %w", noSpace(err))
-	}
-	var p chunkWriter = s.startPipeline(f, direct, space)
-	kept := false
+	var p chunkWriter = s.startPipeline(up, space)
 	defer func() {
 		if perr := p.stop(); perr != nil && err != nil && !errors.Is(err, perr) {
+			// A write that failed makes a cut final too: nothing is kept.
+			if cut, ok := err.(*cutError); ok {
+				err = cut.err
+			}
 			err = errors.Join(err, fmt.Errorf("write upload file: %w", noSpace(perr)))
-		}
-		if !kept {
-			f.Close()
-			os.Remove(f.Name())
 		}
 	}()
 
@@ -49,22 +65,23 @@ func (s *Store) receive(ctx context.Context, sha string, body io.Reader, maxByte
 	if limit < math.MaxInt64 {
 		limit++ // one byte past the limit tells "too large" from "exactly at it"
 	}
+	size = up.base
 	for {
 		if err := ctx.Err(); err != nil {
-			return "", 0, fmt.Errorf("receive body: %w", err)
+			return 0, &cutError{fmt.Errorf("receive body: %w", err)}
 		}
 		if err := p.failed(); err != nil {
-			return "", 0, fmt.Errorf("write upload file: %w", noSpace(err))
+			return 0, fmt.Errorf("write upload file: %w", noSpace(err))
 		}
 		c := p.next()
 		n, rerr := fill(body, c.buf[:min(int64(chunkSize), limit-size)])
 		if size+int64(n) > maxBytes {
 			p.unused(c)
-			return "", 0, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, maxBytes)
+			return 0, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, maxBytes)
 		}
-		if err := space.cover(size + int64(n)); err != nil {
+		if err := space.cover(size - up.base + int64(n)); err != nil {
 			p.unused(c)
-			return "", 0, err
+			return 0, err
 		}
 		c.n, c.off = n, size
 		p.dispatch(c)
@@ -73,30 +90,29 @@ func (s *Store) receive(ctx context.Context, sha string, body io.Reader, maxByte
 			break
 		}
 		if rerr != nil {
-			return "", 0, fmt.Errorf("receive body: %w", rerr)
+			return 0, &cutError{fmt.Errorf("receive body: %w", rerr)}
 		}
 	}
 	if err := p.stop(); err != nil {
-		return "", 0, fmt.Errorf("write upload file: %w", noSpace(err))
+		return 0, fmt.Errorf("write upload file: %w", noSpace(err))
 	}
 	if got := hex.EncodeToString(p.sum()); got != sha {
-		return "", 0, &DigestMismatchError{Declared: sha, Got: got}
+		return 0, &DigestMismatchError{Declared: sha, Got: got}
 	}
-	if direct {
+	if up.direct {
 		// Opened for O_DIRECT, it was written in whole blocks: cut the last one's
 		// padding off.
-		if err := f.Truncate(size); err != nil {
-			return "", 0, fmt.Errorf("truncate upload file: %w", noSpace(err))
+		if err := up.f.Truncate(size); err != nil {
+			return 0, fmt.Errorf("truncate upload file: %w", noSpace(err))
 		}
 	}
-	if err := f.Sync(); err != nil {
-		return "", 0, fmt.Errorf("fsync upload file: %w", noSpace(err))
+	if err := up.f.Sync(); err != nil {
+		return 0, fmt.Errorf("fsync upload file: %w", noSpace(err))
 	}
-	if err := f.Close(); err != nil {
-		return "", 0, fmt.Errorf("close upload file: %w", noSpace(err))
+	if err := up.f.Close(); err != nil {
+		return 0, fmt.Errorf("close upload file: %w", noSpace(err))
 	}
-	kept = true
-	return f.Name(), size, nil
+	return size, nil
 }
 
 // createUpload makes a new file in tmp/, opened for direct I/O unless the data

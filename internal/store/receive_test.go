@@ -269,7 +269,7 @@ func TestUploadsShareSpareChunks(t *testing.T) {
 		f, direct, err := s.createUpload()
 		require.NoError(t, err)
 		t.Cleanup(func() { f.Close(); os.Remove(f.Name()) })
-		p := s.startPipeline(f, direct, nil) // nothing is dispatched, so nothing is reserved
+		p := s.startPipeline(&upload{f: f, direct: direct}, nil) // nothing is dispatched, so nothing is reserved
 		ps = append(ps, p)
 		assert.GreaterOrEqual(t, len(p.all), 1, "every upload gets a chunk")
 		assert.LessOrEqual(t, len(p.all), ringSize)
@@ -286,7 +286,7 @@ func TestUploadsShareSpareChunks(t *testing.T) {
 	require.NoError(t, err)
 	defer os.Remove(f.Name())
 	defer f.Close()
-	p := s.startPipeline(f, direct, nil) // nothing is dispatched, so nothing is reserved
+	p := s.startPipeline(&upload{f: f, direct: direct}, nil) // nothing is dispatched, so nothing is reserved
 	assert.Len(t, p.all, ringSize, "a lone upload gets a full ring again")
 	require.NoError(t, p.stop())
 }

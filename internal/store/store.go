@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
@@ -42,11 +43,17 @@ type Options struct {
 	// MinFreeBytes is the free space an upload must leave behind.
 	MinFreeBytes int64
 	Logger       zerolog.Logger
+	// PartialTTL is how long a cut upload's partial is kept after its last byte
+	// arrived (serve.partial_ttl); 0 means 24 h.
+	PartialTTL time.Duration
+	// Now is the clock partials expire by; nil means time.Now.
+	Now func() time.Time
 }
 
 // Store is safe for concurrent use; uploads never wait on one another.
 type Store struct {
 	dir, episodes, health, tmp string
+	partial                    string // tmp/partial: resumable uploads (partial.go)
 	opts                       Options
 
 	// reserved is the free space that uploads in flight hold and have not yet
@@ -68,6 +75,10 @@ type Store struct {
 	hostDirs sync.Map
 
 	locks episodeLocks
+
+	partials    partialLocks
+	partialDirs sync.Mutex // around creating a partial's folders and removing them empty
+	bootID      string     // this boot of the machine (readBootID)
 }
 
 const dirPerm = 0o750
@@ -88,7 +99,9 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		episodes: filepath.Join(dataDir, "episodes"),
 		health:   filepath.Join(dataDir, "host-health"),
 		tmp:      filepath.Join(dataDir, "tmp"),
+		partial:  filepath.Join(dataDir, "tmp", partialDirName),
 		opts:     opts,
+		bootID:   readBootID(),
 		spares:   make(chan struct{}, spareChunks),
 		pwrite:   unix.Pwrite,
 		statfs:   unix.Statfs,
@@ -107,6 +120,11 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	}
 	if n > 0 {
 		opts.Logger.Info().Int("removed", n).Str("dir", s.tmp).Msg("swept leftovers of interrupted uploads")
+	}
+	if n, err := s.SweepPartials(); err != nil {
+		return nil, fmt.Errorf("open store: sweep %s: %w; remove its contents by hand", s.partial, err)
+	} else if n > 0 {
+		opts.Logger.Info().Int("removed", n).Str("dir", s.partial).Msg("swept partial uploads that expired or cannot be continued")
 	}
 	repaired, err := s.placeholderSidecars()
 	if len(repaired) > 0 {
@@ -136,12 +154,17 @@ func (s *Store) sweepTmp() (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	n := 0
 	for _, e := range entries {
-		if err := os.RemoveAll(filepath.Join(s.tmp, e.Name())); err != nil {
-			return 0, err
+		if e.Name() == partialDirName && e.IsDir() {
+			continue // resumable partials survive a restart (SweepPartials)
 		}
+		if err := os.RemoveAll(filepath.Join(s.tmp, e.Name())); err != nil {
+			return n, err
+		}
+		n++
 	}
-	return len(entries), nil
+	return n, nil
 }
 
 // noSpace lets callers map a full disk or quota to 507 with errors.Is.
