@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -46,11 +47,19 @@ func beginUpload(t *testing.T, addr, host, name string, body []byte, first int) 
 	return conn
 }
 
+// waitTmpFiles waits until n uploads are in progress: each has a file in tmp/, or in
+// tmp/partial/<host>/ when it is resumable (beside its .state once it has one).
 func waitTmpFiles(t *testing.T, data string, n int) {
 	t.Helper()
 	require.Eventually(t, func() bool {
-		entries, _ := os.ReadDir(filepath.Join(data, "tmp"))
-		return len(entries) == n
+		in := 0
+		_ = filepath.WalkDir(filepath.Join(data, "tmp"), func(_ string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && !strings.HasSuffix(d.Name(), ".state") {
+				in++
+			}
+			return nil
+		})
+		return in == n
 	}, 5*time.Second, 10*time.Millisecond, "%d uploads in progress", n)
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog/hlog"
@@ -29,12 +30,7 @@ type episodeResponse struct {
 
 func (s *Server) putEpisode(w http.ResponseWriter, r *http.Request) {
 	c, rec := callerOf(r), recordOf(r)
-	if c.Role == roleOpen && c.Host == "" {
-		fail(w, r, http.StatusBadRequest, codeBadRequest, "missing "+protocol.HeaderHost+": in open mode it names the uploading host")
-		return
-	}
-	if c.Host == "" || c.Role == roleAdmin {
-		fail(w, r, http.StatusForbidden, codeForbidden, "episodes are uploaded by a host: use a host token (or, in open mode, send "+protocol.HeaderHost+")")
+	if !uploadingHost(w, r) {
 		return
 	}
 	name := r.Header.Get(protocol.HeaderEpisode)
@@ -49,9 +45,14 @@ func (s *Server) putEpisode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec.SHA256 = sha
-	if r.ContentLength > int64(s.cfg.MaxEpisodeBytes) {
+	offset, err := uploadOffset(r.Header)
+	if err != nil {
+		fail(w, r, http.StatusBadRequest, codeBadRequest, err.Error())
+		return
+	}
+	if limit := int64(s.cfg.MaxEpisodeBytes); offset > limit || r.ContentLength > limit-offset {
 		fail(w, r, http.StatusRequestEntityTooLarge, codeTooLarge,
-			fmt.Sprintf("episode of %d bytes is over this receiver's limit of %d (serve.max_episode_bytes)", r.ContentLength, s.cfg.MaxEpisodeBytes))
+			fmt.Sprintf("episode of %d bytes is over this receiver's limit of %d (serve.max_episode_bytes)", offset+max(r.ContentLength, 0), s.cfg.MaxEpisodeBytes))
 		return
 	}
 	// Size is what the client declared (-1 for a chunked body): the store holds that
@@ -77,7 +78,7 @@ func (s *Server) putEpisode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := &countingReader{r: r.Body, rc: http.NewResponseController(w), stall: s.stallTimeout}
-	res, err = s.episodes.PutEpisode(r.Context(), c.Host, sha, body, int64(s.cfg.MaxEpisodeBytes), meta)
+	res, err = s.receiveEpisode(r.Context(), c.Host, sha, offset, body, meta)
 	rec.Bytes = body.n
 	if err != nil {
 		s.episodeError(w, r, err)
@@ -92,7 +93,15 @@ func (s *Server) putEpisode(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) episodeError(w http.ResponseWriter, r *http.Request, err error) {
 	var mismatch *store.DigestMismatchError
+	var offsetErr *store.OffsetError
+	kept := "nothing was kept"
+	if cut := (*store.CutError)(nil); errors.As(err, &cut) && cut.Kept > 0 {
+		kept = fmt.Sprintf("its first %d bytes are kept: continue with HEAD /v1/episodes/%s and a PUT at its Upload-Offset", cut.Kept, recordOf(r).SHA256)
+		hlog.FromRequest(r).Info().Int64("kept", cut.Kept).Str("sha256", recordOf(r).SHA256).Msg("upload cut: what arrived of it is kept as a partial for its host to continue")
+	}
 	switch {
+	case errors.As(err, &offsetErr):
+		conflict(w, r, offsetErr)
 	case errors.As(err, &mismatch):
 		fail(w, r, http.StatusUnprocessableEntity, codeDigestMismatch,
 			fmt.Sprintf("the body's SHA-256 is %s, not the declared %s: nothing was kept; the file may be corrupt on the host", mismatch.Got, mismatch.Declared))
@@ -108,10 +117,13 @@ func (s *Server) episodeError(w http.ResponseWriter, r *http.Request, err error)
 	case s.draining.Load() && (r.Context().Err() != nil || isBodyReadError(err)):
 		// Cut by the end of serve.drain_timeout: the receiver's doing, not the host's,
 		// so the index says 503 (neither a success nor a refusal for fleet health).
-		fail(w, r, http.StatusServiceUnavailable, codeShuttingDown, "the receiver shut down before the upload finished: nothing was kept; retry")
+		fail(w, r, http.StatusServiceUnavailable, codeShuttingDown, "the receiver shut down before the upload finished: "+kept+"; retry")
+	case errors.Is(err, errTakenOver):
+		// Its client asked where the partial stands (HEAD) after giving up on it.
+		fail(w, r, http.StatusBadRequest, codeBadRequest, "the upload was cut off: "+errTakenOver.Error()+" (HEAD); "+kept)
 	case r.Context().Err() != nil || errors.Is(err, io.ErrUnexpectedEOF) || isBodyReadError(err):
 		// The client went away or stalled; nobody reads this answer, the index does.
-		fail(w, r, http.StatusBadRequest, codeBadRequest, "the upload was cut off before the whole body arrived: nothing was kept")
+		fail(w, r, http.StatusBadRequest, codeBadRequest, "the upload was cut off before the whole body arrived: "+kept)
 	case errors.Is(err, store.ErrUnavailable):
 		s.storageUnavailable(w, r, err)
 	default:
@@ -189,16 +201,27 @@ type countingReader struct {
 	stall time.Duration
 	n     int64
 	last  time.Time
+	// interrupted: a newer request for the same partial took it over (interrupt).
+	interrupted atomic.Bool
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
+	if c.interrupted.Load() {
+		return 0, &bodyReadError{errTakenOver}
+	}
 	if now := time.Now(); now.Sub(c.last) > time.Second {
 		c.last = now
 		_ = c.rc.SetReadDeadline(now.Add(c.stall))
+		if c.interrupted.Load() { // its deadline was just pushed back: fail here
+			return 0, &bodyReadError{errTakenOver}
+		}
 	}
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	if err != nil && err != io.EOF {
+		if c.interrupted.Load() { // the deadline interrupt set: say why
+			err = errTakenOver
+		}
 		err = &bodyReadError{err}
 	}
 	return n, err

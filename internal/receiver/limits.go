@@ -61,7 +61,7 @@ func (s *Server) limited(next http.HandlerFunc) http.HandlerFunc {
 			s.cut.Add(1)
 			hlog.FromRequest(r).Warn().Str("host", c.Host).Str("episode", r.Header.Get(protocol.HeaderEpisode)).Str("sha256", sha).
 				Int64("bytes", body.n).Int64("size", r.ContentLength).
-				Msg("upload cut by shutdown: it was still arriving at the end of serve.drain_timeout; nothing of it was kept")
+				Msg("upload cut by shutdown: it was still arriving at the end of serve.drain_timeout; unless a line of the same request says what is kept of it, nothing is")
 		}
 	}
 }

@@ -126,18 +126,25 @@ func (u *slowUpload) result() (resp, error) {
 	}
 }
 
-// waitUploadsIn waits until n uploads are being received: each has its file in tmp/.
+// waitUploadsIn waits until n uploads are being received: each has its file in tmp/,
+// or, resumable, in tmp/partial/<host>/ (beside its .state once it has one).
 func waitUploadsIn(t *testing.T, data string, n int) {
 	t.Helper()
 	require.Eventually(t, func() bool {
-		entries, err := os.ReadDir(filepath.Join(data, "tmp"))
-		if err != nil {
-			return false
-		}
 		in := 0
+		entries, _ := os.ReadDir(filepath.Join(data, "tmp"))
 		for _, e := range entries {
 			if strings.HasPrefix(e.Name(), "ep-") {
 				in++
+			}
+		}
+		hosts, _ := os.ReadDir(filepath.Join(data, "tmp", "partial"))
+		for _, h := range hosts {
+			partials, _ := os.ReadDir(filepath.Join(data, "tmp", "partial", h.Name()))
+			for _, e := range partials {
+				if !strings.HasSuffix(e.Name(), ".state") {
+					in++
+				}
 			}
 		}
 		return in == n

@@ -24,6 +24,9 @@ type Metrics struct {
 	// storageErrors counts the requests to the object store (serve.storage s3) that
 	// failed, by operation (objstore.Ops).
 	storageErrors *prometheus.CounterVec
+	// resumedUploads and resumedBytes count uploads that continued a partial, and the
+	// bytes their hosts did not send again (SPEC §3.3).
+	resumedUploads, resumedBytes prometheus.Counter
 }
 
 // NewMetrics registers the receiver's metrics; g and st feed the gauges read at scrape.
@@ -49,7 +52,13 @@ func NewMetrics(g *gate.Gate, st *store.Store) *Metrics {
 	m.storageErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "cis490_storage_errors_total", Help: "Requests to the object store holding episodes that failed (unreachable, 5xx, refused, stalled), by operation.",
 	}, []string{"op"})
-	reg.MustRegister(m.requests, m.received, m.upload, m.gateRefused, m.storageErrors,
+	m.resumedUploads = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "cis490_resumed_uploads_total", Help: "Episode uploads stored by a PUT that continued a partial upload (Upload-Offset).",
+	})
+	m.resumedBytes = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "cis490_resumed_bytes_total", Help: "Bytes of partial uploads that resumed uploads did not have to send again.",
+	})
+	reg.MustRegister(m.requests, m.received, m.upload, m.gateRefused, m.storageErrors, m.resumedUploads, m.resumedBytes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if g != nil {
 		reg.MustRegister(
@@ -81,6 +90,12 @@ func (m *Metrics) observe(route string, status int, bytes int64, dur time.Durati
 	if route == "episodes" && status == http.StatusCreated { // duplicates are answered without reading the body
 		m.upload.Observe(dur.Seconds())
 	}
+}
+
+// resumed counts an upload stored by continuing a partial of from bytes.
+func (m *Metrics) resumed(from int64) {
+	m.resumedUploads.Inc()
+	m.resumedBytes.Add(float64(from))
 }
 
 // StorageError counts a failed request to the object store.

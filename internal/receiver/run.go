@@ -43,6 +43,7 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, ready func(
 		return err
 	}
 	defer data.close(log)
+	defer startPartialSweep(data.store, log, partialSweepEvery)()
 	authority, err := openCA(ctx, sc, v, log)
 	if err != nil {
 		return err
@@ -143,7 +144,7 @@ func openDataDir(sc config.Serve, log zerolog.Logger) (*dataDir, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(sc.DataDir, store.Options{MinFreeBytes: int64(sc.MinFreeBytes), Logger: log})
+	st, err := store.Open(sc.DataDir, store.Options{MinFreeBytes: int64(sc.MinFreeBytes), Logger: log, PartialTTL: sc.PartialTTL})
 	if err != nil {
 		unlock()
 		return nil, err

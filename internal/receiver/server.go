@@ -145,6 +145,7 @@ type route struct {
 func (s *Server) routes() []route {
 	return []route{
 		{http.MethodPut, "/v1/episodes", "episodes", s.limited(s.putEpisode), true},
+		{http.MethodHead, "/v1/episodes/{sha256}", "episodes", s.headEpisode, true}, // resume.go
 		{http.MethodPost, "/v1/heartbeat", "heartbeat", s.heartbeat, true},
 		{http.MethodPut, "/v1/host-health/{host}", "host-health", s.putHostHealth, false},
 		{http.MethodGet, "/v1/host-health/{host}", "host-health", s.getHostHealth, false},

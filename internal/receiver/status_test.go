@@ -229,7 +229,7 @@ func TestNotFoundIs404(t *testing.T) {
 		name, method, path, token string
 	}{
 		{"unknown v1 path", http.MethodGet, "/v1/nope", f.admin},
-		{"below episodes", http.MethodPut, "/v1/episodes/ep.tar", f.labA},
+		{"below episodes", http.MethodPut, "/v1/episodes/lab-a/ep.tar", f.labA}, // /v1/episodes/{sha256} is HEAD's (resume_test.go)
 		{"unknown version", http.MethodGet, "/v2/whoami", f.admin},
 		{"outside the API and the fleet page", http.MethodGet, "/nope", ""}, // GET / is the fleet page (page_test.go)
 		{"missing report, own host", http.MethodGet, "/v1/host-health/lab-a", f.labA},
