@@ -47,10 +47,13 @@ for i in 1 2 3 4; do
 done
 bytes=$(stat -c %s "$work/body1")
 
-echo "== versitygw $("$vgw" --version 2>/dev/null | awk '/Version/ {print $3}') posix in $work/vgw"
+echo "== versitygw posix ${VGW_POSIX_FLAGS:-} in $work/vgw"
 mkdir -p "$work/vgw"
 vport=$(port)
-"$vgw" --access "$ak" --secret "$sk" --port "127.0.0.1:$vport" --quiet --keep-alive posix "$work/vgw" >"$work/vgw.log" 2>&1 &
+# $VGW_POSIX_FLAGS: more flags of versitygw's posix backend, e.g. --data-integrity-etag
+# (ETags from the checksum sent, instead of an MD5 of every byte).
+# shellcheck disable=SC2086
+"$vgw" --access "$ak" --secret "$sk" --port "127.0.0.1:$vport" --quiet --keep-alive posix ${VGW_POSIX_FLAGS:-} "$work/vgw" >"$work/vgw.log" 2>&1 &
 vpid=$!
 pids+=("$vpid")
 wait_port "$vport"
