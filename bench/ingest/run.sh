@@ -18,6 +18,10 @@
 #   -r  restic/rest-server's git directory (default: the fetch tool's mirror); built
 #       once into /var/tmp/cis490-tools/rest-server-<commit>
 #   -w  seconds to wait after `sync` before each measurement
+#   -q  ratios are also given over the rounds where neither measurement had more
+#       than this many cores (0.25) of "others"
+#   -S  FILE: only summarise the per-measurement lines of an earlier run
+#       (INGEST_RESULTS=FILE: where a run keeps them; /tmp/ingest-results.tsv)
 #
 # Per measurement it prints MB/s (10^6 bytes), the server's CPU seconds per GB
 # (utime+stime from /proc/<pid>/stat), curl's CPU s/GB (/usr/bin/time), "others"
@@ -27,10 +31,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-runs=5 size=512M conc=4 datadir=/var/tmp bin='' settle=2
+runs=5 size=512M conc=4 datadir=/var/tmp bin='' settle=2 quiet_max=0.25 only_summary=''
+keep=${INGEST_RESULTS:-/tmp/ingest-results.tsv}
 restsrc=${REST_SERVER_SRC:-/work/.mirror/restic+rest-server/repo}
 extra=()
-while getopts n:s:c:d:b:x:r:w: opt; do
+while getopts n:s:c:d:b:x:r:w:q:S: opt; do
   case $opt in
   n) runs=$OPTARG ;;
   s) size=$OPTARG ;;
@@ -40,9 +45,61 @@ while getopts n:s:c:d:b:x:r:w: opt; do
   x) extra+=("$OPTARG") ;;
   r) restsrc=$OPTARG ;;
   w) settle=$OPTARG ;;
+  q) quiet_max=$OPTARG ;;
+  S) only_summary=$OPTARG ;;
   *) sed -n '2,26p' "$0" >&2; exit 2 ;;
   esac
 done
+# --- summary ----------------------------------------------------------------------
+# summ [FORMAT] [count]: median (min–max) of the numbers on stdin; "count" adds how many.
+summ() { sort -g | awk -v f="${1:-%.3f}" -v count="${2:-}" '{a[NR] = $1} END{
+  if (NR == 0) { print "–"; exit }
+  m = NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
+  printf f " (" f "–" f "%s)\n", m, a[1], a[NR], count ? ", " NR " rounds" : "" }'; }
+ratio() { # A KA B KB COLUMN [Q]: per round, A's column over B's; with Q, only the
+  # rounds where neither measurement had others above Q cores
+  awk -F'\t' -v a="$1" -v ka="$2" -v b="$3" -v kb="$4" -v c="$5" -v q="${6:-1e9}" '
+    $2 == a && $3 == ka {p[$1] = $c; po[$1] = $7} $2 == b && $3 == kb {r[$1] = $c; ro[$1] = $7}
+    END{for (i in p) if (i in r && r[i] > 0 && po[i] <= q && ro[i] <= q) print p[i] / r[i]}' "$results" |
+    summ %.3f "${6:+count}"
+}
+col() { awk -F'\t' -v n="$1" -v k="$2" -v c="$3" '$2 == n && $3 == k {print $c}' "$results"; }
+
+summary() {
+  local n name k q=$quiet_max
+  n=$(awk -F'\t' '{print $1}' "$results" | sort -u | wc -l)
+  k=$(awk -F'\t' '$3 > 1 {print $3; exit}' "$results")
+  mapfile -t names < <(awk -F'\t' '!seen[$2]++ {print $2}' "$results")
+  echo
+  echo "medians (min–max) over $n rounds; ratios are taken within each round"
+  echo "| server | 1 upload, MB/s | CPU s/GB | client CPU s/GB | others, cores | ${k:-N} at once, MB/s | CPU s/GB | peak RSS, MB |"
+  echo '|---|---|---|---|---|---|---|---|'
+  for name in "${names[@]}"; do
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$(col "$name" 1 4 | summ %.0f)" \
+      "$(col "$name" 1 5 | summ %.2f)" "$(col "$name" 1 6 | summ %.2f)" "$(col "$name" 1 7 | summ %.2f)" \
+      "$(col "$name" "${k:-0}" 4 | summ %.0f)" "$(col "$name" "${k:-0}" 5 | summ %.2f)" "$(col "$name" "${k:-0}" 8 | summ %.1f)"
+  done
+  echo
+  echo "| ratio, per round | all $n rounds | rounds where both had others ≤ $q cores |"
+  echo '|---|---|---|'
+  for name in "${names[@]}"; do
+    case $name in sink | rest) continue ;; esac
+    echo "| $name / sink, 1 upload | $(ratio "$name" 1 sink 1 4) | $(ratio "$name" 1 sink 1 4 "$q") |"
+    echo "| $name / rest-server, 1 upload | $(ratio "$name" 1 rest 1 4) | $(ratio "$name" 1 rest 1 4 "$q") |"
+    echo "| $name CPU s/GB / sink's | $(ratio "$name" 1 sink 1 5) | $(ratio "$name" 1 sink 1 5 "$q") |"
+    [ -n "$k" ] && echo "| $name $k at once / 1 upload | $(ratio "$name" "$k" "$name" 1 4) | – |"
+    [ "$name" != receiver ] && echo "| receiver / $name, 1 upload | $(ratio receiver 1 "$name" 1 4) | $(ratio receiver 1 "$name" 1 4 "$q") |"
+  done
+  echo "| rest-server / sink, 1 upload | $(ratio rest 1 sink 1 4) | $(ratio rest 1 sink 1 4 "$q") |"
+  echo "| rest-server CPU s/GB / sink's | $(ratio rest 1 sink 1 5) | $(ratio rest 1 sink 1 5 "$q") |"
+}
+
+if [ -n "$only_summary" ]; then
+  results=$only_summary
+  summary
+  exit
+fi
+
 for tool in curl ss /usr/bin/time git go sha256sum; do
   command -v "$tool" >/dev/null || { echo "needs $tool (Debian: curl, iproute2, time, git; Go)" >&2; exit 1; }
 done
@@ -128,7 +185,7 @@ mkdir -p "$work/data-rest"
 pid[rest]=$! kind[rest]=rest
 pids+=($!)
 for _ in $(seq 100); do
-  addr[rest]=$(ss -Hltnp 2>/dev/null | grep "pid=${pid[rest]}," | awk '{print $4}' | head -1)
+  addr[rest]=$(ss -Hltnp 2>/dev/null | awk -v p="pid=${pid[rest]}," 'index($0, p) {print $4; exit}')
   [ -n "${addr[rest]}" ] && break
   sleep 0.1
 done
@@ -229,41 +286,8 @@ if grep -h '"level":"error"' "$work"/*.log 2>/dev/null | head -5 | grep -q .; th
   echo "a receiver logged errors:" >&2; grep -h '"level":"error"' "$work"/*.log | head -5 >&2; exit 1
 fi
 
-# --- summary ----------------------------------------------------------------------
-# summ: median (min–max) of the numbers on stdin.
-summ() { sort -g | awk -v f="${1:-%.3f}" '{a[NR] = $1} END{
-  if (NR == 0) { print "–"; exit }
-  m = NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
-  printf f " (" f "–" f ")\n", m, a[1], a[NR] }'; }
-col() { awk -F'\t' -v n="$1" -v k="$2" -v c="$3" '$2 == n && $3 == k {print $c}' "$work/results.tsv"; }
-# ratio A KA B KB COL: per round, A's column over B's.
-ratio() {
-  awk -F'\t' -v a="$1" -v ka="$2" -v b="$3" -v kb="$4" -v c="$5" '
-    $2 == a && $3 == ka {x[$1] = $c} $2 == b && $3 == kb {y[$1] = $c}
-    END{for (r in x) if (r in y && y[r] > 0) print x[r] / y[r]}' "$work/results.tsv" | summ
-}
-
+cp "$work/results.tsv" "$keep"
+results=$keep
+summary
 echo
-echo "medians (min–max) of $runs rounds, $(( bytes / 1000000 )) MB body; MB/s and ratios per round"
-printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' server "1 upload MB/s" "server CPU s/GB" "client CPU s/GB" "others, cores" \
-  "$conc at once MB/s" "$conc at once CPU s/GB" "peak RSS MB, $conc at once"
-echo '|---|---|---|---|---|---|---|---|'
-for name in "${names[@]}"; do
-  printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$(col "$name" 1 4 | summ %.0f)" "$(col "$name" 1 5 | summ %.2f)" \
-    "$(col "$name" 1 6 | summ %.2f)" "$(col "$name" 1 7 | summ %.2f)" "$(col "$name" "$conc" 4 | summ %.0f)" \
-    "$(col "$name" "$conc" 5 | summ %.2f)" "$(col "$name" "$conc" 8 | summ %.1f)"
-done
-echo
-for name in "${names[@]}"; do
-  [ "${kind[$name]}" = cis490 ] || continue
-  echo "$name / sink, 1 upload:         $(ratio "$name" 1 sink 1 4)"
-  echo "$name / rest-server, 1 upload:  $(ratio "$name" 1 rest 1 4)"
-  [ "$conc" -gt 1 ] && echo "$name $conc at once / 1 upload:    $(ratio "$name" "$conc" "$name" 1 4)"
-  echo "$name CPU s/GB / sink's:        $(ratio "$name" 1 sink 1 5)"
-done
-for x in "${extra[@]}"; do
-  echo "receiver / ${x%%=*}, 1 upload:      $(ratio receiver 1 "${x%%=*}" 1 4)"
-done
-echo "rest-server / sink, 1 upload:  $(ratio rest 1 sink 1 4)"
-cp "$work/results.tsv" "${INGEST_RESULTS:-/tmp/ingest-results.tsv}"
-echo "per-measurement lines: ${INGEST_RESULTS:-/tmp/ingest-results.tsv} (round, server, at once, MB/s, server CPU s/GB, client CPU s/GB, others, peak RSS MB)"
+echo "per-measurement lines: $keep (round, server, at once, MB/s, server CPU s/GB, client CPU s/GB, others, peak RSS MB); bash $0 -S $keep summarises it again"
