@@ -26,6 +26,7 @@ import (
 	"github.com/cis490/cis490/internal/objstore"
 	"github.com/cis490/cis490/internal/objstore/objstoretest"
 	"github.com/cis490/cis490/internal/store"
+	"github.com/cis490/cis490/internal/testpki"
 )
 
 const host = "lab-07"
@@ -409,4 +410,30 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+func TestTLSStoreWithCAFile(t *testing.T) {
+	ca := testpki.NewCA(t, "store")
+	pair := ca.Server("store")
+	tg := objstoretest.VersitygwTLS(t, pair.CertFile, pair.KeyFile, ca.CertPEM)
+	require.True(t, strings.HasPrefix(tg.Endpoint, "https://"))
+	for _, singlePutMax := range []config.ByteSize{0, 5 * config.GiB} {
+		st := open(t, tg, objstore.Options{}, singlePutMax)
+		data, sha := body(t, 6<<20)
+		res, err := st.PutEpisode(t.Context(), host, sha, bytes.NewReader(data), 64<<20, meta("ep", int64(len(data))))
+		require.NoError(t, err, "single_put_max %v", singlePutMax)
+		assert.True(t, res.Created)
+		assert.True(t, bytes.Equal(data, tg.Get(t, "pi-1/episodes/lab-07/"+sha)))
+		_, err = tg.Client().DeleteObject(t.Context(), deleteInput(tg, "pi-1/episodes/lab-07/"+sha))
+		require.NoError(t, err)
+	}
+
+	cfg := tg.Storage(t, "pi-1/")
+	cfg.CAFile = "" // the system's CAs do not know this one
+	st, err := objstore.New(cfg, objstore.Options{Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	require.NoError(t, err)
+	t.Cleanup(st.Close)
+	err = st.Start(t.Context())
+	require.ErrorIs(t, err, store.ErrUnavailable)
+	assert.Contains(t, err.Error(), "certificate")
 }

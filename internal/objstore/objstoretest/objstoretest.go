@@ -8,6 +8,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -43,6 +45,7 @@ type Target struct {
 	Secret   string
 	Bucket   string
 	Region   string
+	CAFile   string // the CA of an https Endpoint; "" for the system's
 
 	// Stop and Start stop the server and start it again on the same port and data
 	// (the store-down tests); nil for a server the test did not start.
@@ -94,15 +97,27 @@ func VersitygwPath(t testing.TB) string {
 
 // Versitygw starts versitygw for t on a free loopback port, with a fresh bucket; it is
 // stopped when t ends.
-func Versitygw(t testing.TB) *Target {
+func Versitygw(t testing.TB) *Target { return versitygw(t, "", "", "") }
+
+// VersitygwTLS is Versitygw serving HTTPS with this certificate and key; CAFile is the
+// CA to trust.
+func VersitygwTLS(t testing.TB, certFile, keyFile, caFile string) *Target {
+	return versitygw(t, certFile, keyFile, caFile)
+}
+
+func versitygw(t testing.TB, certFile, keyFile, caFile string) *Target {
 	t.Helper()
 	bin := VersitygwPath(t)
 	dir := t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "data"), 0o755))
 	port := freePort(t)
+	scheme := "http://"
+	if certFile != "" {
+		scheme = "https://"
+	}
 	tg := &Target{
-		Name: "versitygw", Endpoint: "http://" + port, Access: "cis490test", Secret: "s3cr3t-" + randomHex(12),
-		Bucket: "episodes", Region: "us-east-1",
+		Name: "versitygw", Endpoint: scheme + port, Access: "cis490test", Secret: "s3cr3t-" + randomHex(12),
+		Bucket: "episodes", Region: "us-east-1", CAFile: caFile,
 	}
 	var mu sync.Mutex
 	var cmd *exec.Cmd
@@ -113,8 +128,11 @@ func Versitygw(t testing.TB) *Target {
 		logf, err := os.OpenFile(filepath.Join(dir, "versitygw.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 		require.NoError(t, err)
 		defer logf.Close()
-		c := exec.Command(bin, "--access", tg.Access, "--secret", tg.Secret, "--port", port, "--quiet", "--keep-alive",
-			"posix", filepath.Join(dir, "data"))
+		args := []string{"--access", tg.Access, "--secret", tg.Secret, "--port", port, "--quiet", "--keep-alive"}
+		if certFile != "" {
+			args = append(args, "--cert", certFile, "--key", keyFile)
+		}
+		c := exec.Command(bin, append(args, "posix", filepath.Join(dir, "data"))...)
 		c.Stdout, c.Stderr = logf, logf
 		require.NoError(t, c.Start())
 		cmd = c
@@ -196,12 +214,23 @@ func (tg *Target) Storage(t testing.TB, prefix string) config.Storage {
 	s := config.Default().Serve.Storage
 	s.Backend, s.Endpoint, s.Bucket, s.Prefix, s.Region = config.BackendS3, tg.Endpoint, tg.Bucket, prefix, tg.Region
 	s.CredentialsFile = tg.CredentialsFile(t)
+	s.CAFile = tg.CAFile
 	return s
 }
 
 // Client is a plain S3 client of tg, for a test to look at the bucket with.
 func (tg *Target) Client() *s3.Client {
 	if tg.client == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		if tg.CAFile != "" {
+			pem, err := os.ReadFile(tg.CAFile)
+			if err != nil {
+				panic(err) // a test's own file
+			}
+			pool := x509.NewCertPool()
+			pool.AppendCertsFromPEM(pem)
+			tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+		}
 		tg.client = s3.New(s3.Options{
 			Region: tg.Region, BaseEndpoint: aws.String(tg.Endpoint), UsePathStyle: true,
 			Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
@@ -209,7 +238,7 @@ func (tg *Target) Client() *s3.Client {
 			}),
 			RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 			ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
-			HTTPClient:                 &http.Client{Timeout: 30 * time.Second},
+			HTTPClient:                 &http.Client{Timeout: 30 * time.Second, Transport: tr},
 		})
 	}
 	return tg.client
