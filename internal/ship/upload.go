@@ -55,9 +55,9 @@ func (u *upload) attempt(ctx context.Context, a *client.Attempt) (*http.Response
 	if err := u.unchanged(); err != nil {
 		return nil, client.Permanent(err)
 	}
-	sent := &counter{}
-	res, err := u.put(ctx, sent)
-	u.cut = sent.n.Load() > 0 && (err != nil || res.StatusCode >= 500)
+	var sent atomic.Int64 // body bytes the transport read: sent, or about to be
+	res, err := u.put(ctx, &sent)
+	u.cut = sent.Load() > 0 && (err != nil || res.StatusCode >= 500)
 	if err == nil && res.StatusCode == http.StatusConflict {
 		return nil, u.conflict(a, res)
 	}
@@ -136,7 +136,7 @@ func (u *upload) offset(res *http.Response) (int64, bool) {
 	return off, err == nil && off <= u.h.file.Size
 }
 
-func (u *upload) put(ctx context.Context, sent *counter) (*http.Response, error) {
+func (u *upload) put(ctx context.Context, sent *atomic.Int64) (*http.Response, error) {
 	size := u.h.file.Size
 	header := http.Header{protocol.HeaderEpisode: {u.h.file.Name}, protocol.HeaderSHA256: {u.h.sha}}
 	from := u.from
@@ -154,7 +154,7 @@ func (u *upload) put(ctx context.Context, sent *counter) (*http.Response, error)
 		Body: func() (io.ReadCloser, int64, error) {
 			// From the file opened once: every attempt sends the bytes that were
 			// hashed, whatever a producer does to the name meanwhile.
-			rd := &countingReader{r: io.NewSectionReader(u.h.fd, from, size-from), n: &sent.n}
+			rd := &countingReader{r: io.NewSectionReader(u.h.fd, from, size-from), n: sent}
 			if p := u.r.opts.Progress; p != nil {
 				rd.progress = func(n int64) { p.Set(u.base + from + n) }
 				p.Set(u.base + from)
@@ -173,7 +173,7 @@ func (u *upload) unchanged() error {
 		return err
 	}
 	was := u.h.file.Info
-	if now.Size() != was.Size() || !now.ModTime().Equal(was.ModTime()) || ctime(now) != ctime(was) {
+	if now.Size() != was.Size() || !now.ModTime().Equal(was.ModTime()) || !ctime(now).Equal(ctime(was)) {
 		return errChanged
 	}
 	return nil
@@ -185,9 +185,6 @@ func ctime(fi os.FileInfo) time.Time {
 	}
 	return time.Time{}
 }
-
-// counter is how many body bytes an attempt's transport read.
-type counter struct{ n atomic.Int64 }
 
 // countingReader counts what the transport reads of a body and moves the progress bar;
 // once the transport closes it, a late read of a finished attempt moves nothing.
