@@ -131,13 +131,16 @@ type partialLocks struct {
 }
 
 type partialHolder struct {
+	reader    bool // a HEAD or the sweep: holds it a moment, writes nothing
 	interrupt func()
 	once      sync.Once
 	done      chan struct{}
 	offset    atomic.Int64 // the last checkpoint saved: a busy 409's Upload-Offset
 }
 
-func (l *partialLocks) acquire(k partialKey, interrupt func()) (*partialHolder, bool) {
+// acquire takes k's lock for an upload, or for a reader when upload is nil, or
+// returns who holds it.
+func (l *partialLocks) acquire(k partialKey, upload *Upload) (*partialHolder, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if h := l.held[k]; h != nil {
@@ -146,9 +149,28 @@ func (l *partialLocks) acquire(k partialKey, interrupt func()) (*partialHolder, 
 	if l.held == nil {
 		l.held = map[partialKey]*partialHolder{}
 	}
-	h := &partialHolder{interrupt: interrupt, done: make(chan struct{})}
+	h := &partialHolder{reader: upload == nil, done: make(chan struct{})}
+	if upload != nil {
+		h.interrupt = upload.Interrupt
+	}
 	l.held[k] = h
 	return h, true
+}
+
+// acquireUpload takes k's lock for an upload, waiting out a reader that holds it (for
+// a moment): only another upload makes it busy.
+func (l *partialLocks) acquireUpload(ctx context.Context, k partialKey, u *Upload) (*partialHolder, bool) {
+	for {
+		h, ok := l.acquire(k, u)
+		if ok || !h.reader {
+			return h, ok
+		}
+		select {
+		case <-h.done:
+		case <-ctx.Done():
+			return h, false
+		}
+	}
 }
 
 func (l *partialLocks) release(k partialKey, h *partialHolder) {
@@ -339,7 +361,7 @@ func (s *Store) PutResumable(ctx context.Context, u Upload) (res PutResult, err 
 		return PutResult{}, fmt.Errorf("%w: continues at %d bytes, more than %d", ErrTooLarge, u.Offset, u.MaxBytes)
 	}
 	k := partialKey{u.Host, u.SHA256}
-	h, ok := s.partials.acquire(k, u.Interrupt)
+	h, ok := s.partials.acquireUpload(ctx, k, &u)
 	if !ok {
 		if u.Offset == 0 {
 			return s.PutEpisode(ctx, u.Host, u.SHA256, u.Body, u.MaxBytes, u.Meta)

@@ -555,3 +555,24 @@ func TestCheckpointsClaimOnlyWrittenBytes(t *testing.T) {
 	assert.Equal(t, int64(3*chunkSize), saved())
 	assert.Equal(t, int64(3*chunkSize), c.holder.offset.Load())
 }
+
+// A HEAD or the sweep holds a partial for a moment: an upload arriving then waits for
+// it instead of being refused as busy (a 409 would send its client back to offset 0).
+func TestUploadWaitsOutAReader(t *testing.T) {
+	t.Parallel()
+	var l partialLocks
+	k := partialKey{"lab-07", digest(nil)}
+	reader, ok := l.acquire(k, nil)
+	require.True(t, ok)
+	got := make(chan bool, 1)
+	go func() {
+		_, ok := l.acquireUpload(context.Background(), k, &Upload{})
+		got <- ok
+	}()
+	assert.Never(t, func() bool { return len(got) > 0 }, 100*time.Millisecond, 5*time.Millisecond, "it waits")
+	l.release(k, reader)
+	assert.True(t, <-got, "then it holds the partial")
+
+	_, ok = l.acquireUpload(context.Background(), k, &Upload{})
+	assert.False(t, ok, "an upload holding it makes it busy")
+}
