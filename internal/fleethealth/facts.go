@@ -114,6 +114,16 @@ func isNoCertificate(e index.Entry) bool {
 
 func isGated(e index.Entry) bool { return e.Route == routeEpisodes || e.Route == routeHeartbeat }
 
+// isResumeProbe is a HEAD /v1/episodes/{sha256}: ship asking where a cut upload
+// stands (SPEC §3.3). None of its answers is an episode.
+func isResumeProbe(e index.Entry) bool { return e.Route == routeEpisodes && e.Method == "HEAD" }
+
+// answered is a request the receiver served: a 2xx, or a resume probe's 404 ("nothing
+// of it here: start over"), which the gate let through like a 2xx and is no refusal.
+func answered(e index.Entry) bool {
+	return e.Status >= 200 && e.Status < 300 || e.Status == 404 && isResumeProbe(e)
+}
+
 // windowFacts is what the index says over the window: per host, and fleet-wide.
 type windowFacts struct {
 	now   time.Time // the evaluation time: the end of the window, and of Row.Hourly
@@ -219,11 +229,11 @@ func (f *hostFacts) add(e index.Entry) {
 		return
 	}
 	switch {
-	case e.Status >= 200 && e.Status < 300:
+	case answered(e):
 		if e.TS.After(f.lastOK) {
 			f.lastOK = e.TS
 		}
-		if e.Route == routeEpisodes && e.TS.After(f.lastEpisode) {
+		if e.Route == routeEpisodes && !isResumeProbe(e) && e.TS.After(f.lastEpisode) {
 			f.lastEpisode = e.TS
 		}
 	case e.Status >= 400 && e.Status < 500:
@@ -257,7 +267,7 @@ func (f *hostFacts) add(e index.Entry) {
 func (f *hostFacts) addUnverified(e index.Entry) {
 	f.count(e)
 	f.counts.Unverified++
-	if isGated(e) && e.Status >= 400 && e.Status < 500 {
+	if isGated(e) && e.Status >= 400 && e.Status < 500 && !answered(e) {
 		f.refusals = append(f.refusals, refusal{e.TS, e.Route, e.Status, e.Commit, e.Error})
 		if len(f.refusals)+len(f.unstamped)+len(f.handshakes) > 4096 {
 			f.prune()
@@ -273,15 +283,16 @@ func (f *hostFacts) count(e index.Entry) {
 		h = &HourCounts{} // outside Row.Hourly: counted nowhere
 	}
 	switch {
-	case e.Status >= 200 && e.Status < 300:
+	case answered(e):
 		c.OK++
 		h.OK++
-		switch e.Route {
-		case routeEpisodes:
+		switch {
+		case isResumeProbe(e):
+		case e.Route == routeEpisodes:
 			c.Episodes++
-		case routeHeartbeat:
+		case e.Route == routeHeartbeat:
 			c.Heartbeats++
-		case routeHostHealth:
+		case e.Route == routeHostHealth:
 			c.Reports++
 		}
 	case e.Status >= 400 && e.Status < 500:
