@@ -36,6 +36,8 @@ var notSettings = map[string]string{
 	"CIS490_S3_SECRET_KEY": "S3 tests: its secret key",
 	"CIS490_S3_REGION":     "S3 tests: its region",
 	"CIS490_S3_NAME":       "S3 tests: its name",
+	// .ci/seaweedfs-test starts weed mini on the ports from this one up.
+	"CIS490_WEED_PORT_BASE": "the SeaweedFS job: its first port",
 	// internal/e2e's browser tests run the Chromium it names instead of /usr/bin/chromium.
 	"CIS490_CHROMIUM": "internal/e2e browser tests: the Chromium binary",
 }
