@@ -63,7 +63,7 @@ func TestCheckClientCert(t *testing.T) {
 		{"expired", expired.CertFile, expired.KeyFile, Fail, "expired on " + day(issued.Add(-time.Hour)), "renew it: run `cis490 cert renew`"},
 		{"a day-long certificate with most of it left", tomorrow.CertFile, tomorrow.KeyFile, OK, "issued to lab-07", ""},
 		{"more than a third of its lifetime left", moreLeft.cert, moreLeft.key, OK, "issued to lab-07", ""},
-		{"a third of its lifetime left", thirdLeft.cert, thirdLeft.key, Warn, "expires in " + roughly(thirdLeft.notAfter.Sub(now)) + ", on " + day(thirdLeft.notAfter) + " (under a third of its 30 days left)",
+		{"a third of its lifetime left", thirdLeft.cert, thirdLeft.key, Warn, "expires in " + roughly(thirdLeft.notAfter.Truncate(time.Second).Sub(now)) + ", on " + day(thirdLeft.notAfter) + " (under a third of its 30 days left)",
 			"renew it before " + day(thirdLeft.notAfter) + ": run `cis490 cert renew`"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
