@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -228,11 +230,47 @@ type partialRecord struct {
 	Synced  bool   `json:"synced,omitempty"` // flushed to disk with the bytes it names
 }
 
-func (r *partialRecord) encode() []byte {
-	line, _ := json.Marshal(r) // plain fields: cannot fail
-	sum := sha256.Sum256(line)
-	out := hex.AppendEncode(append(line, '\n'), sum[:])
-	return append(out, '\n')
+func (r *partialRecord) encode() []byte { return r.appendEncoded(nil) }
+
+// appendEncoded appends the state file's bytes to dst: the JSON line json.Marshal
+// would write (TestRecordEncodingIsJSONMarshal holds them equal), then its checksum.
+// Written by hand so that a checkpoint, once a chunk, allocates nothing: host and
+// sha256 are checked names, and boot_id a UUID, none of which JSON escapes.
+func (r *partialRecord) appendEncoded(dst []byte) []byte {
+	start := len(dst)
+	dst = append(dst, `{"v":`...)
+	dst = strconv.AppendInt(dst, int64(r.Version), 10)
+	dst = append(dst, `,"host":"`...)
+	dst = append(dst, r.Host...)
+	dst = append(dst, `","sha256":"`...)
+	dst = append(dst, r.SHA256...)
+	dst = append(dst, `","offset":`...)
+	dst = strconv.AppendInt(dst, r.Offset, 10)
+	if r.Length != 0 {
+		dst = append(dst, `,"length":`...)
+		dst = strconv.AppendInt(dst, r.Length, 10)
+	}
+	dst = append(dst, `,"hash":`...)
+	if r.Hash == nil {
+		dst = append(dst, "null"...)
+	} else {
+		dst = append(dst, '"')
+		dst = base64.StdEncoding.AppendEncode(dst, r.Hash)
+		dst = append(dst, '"')
+	}
+	if r.BootID != "" {
+		dst = append(dst, `,"boot_id":"`...)
+		dst = append(dst, r.BootID...)
+		dst = append(dst, '"')
+	}
+	if r.Synced {
+		dst = append(dst, `,"synced":true`...)
+	}
+	dst = append(dst, '}')
+	sum := sha256.Sum256(dst[start:])
+	dst = append(dst, '\n')
+	dst = hex.AppendEncode(dst, sum[:])
+	return append(dst, '\n')
 }
 
 // decodeRecord reads the first two lines of b; what follows them is left over from
@@ -535,6 +573,8 @@ type checkpoints struct {
 	holder *partialHolder
 
 	mu       sync.Mutex
+	free     [][]byte       // hash-state buffers no checkpoint holds any more, for reuse
+	buf      []byte         // the state file's bytes, rebuilt at each save
 	writes   []pendingWrite // chunks dispatched and not yet all written before, in file order
 	frontier int64          // every byte before it is written
 	hashes   []hashedAt     // hash states at chunk ends beyond frontier
@@ -574,8 +614,17 @@ func (c *checkpoints) written(end int64) {
 }
 
 // hashed takes h's state after the chunk ending at end.
+// A chunk's state is appended into a buffer an earlier checkpoint gave back: with
+// a checkpoint every chunk, fresh ones were a kilobyte of garbage a MiB, which grew
+// the heap (and the receiver's RSS) with every upload.
 func (c *checkpoints) hashed(end int64, h hash.Hash) {
-	state, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+	c.mu.Lock()
+	var buf []byte
+	if n := len(c.free); n > 0 {
+		buf, c.free = c.free[n-1][:0], c.free[:n-1]
+	}
+	c.mu.Unlock()
+	state, err := h.(encoding.BinaryAppender).AppendBinary(buf)
 	if err != nil {
 		return // not with crypto/sha256; it would only cost this checkpoint
 	}
@@ -588,6 +637,9 @@ func (c *checkpoints) hashed(end int64, h hash.Hash) {
 func (c *checkpoints) advance() {
 	n := 0
 	for n < len(c.hashes) && c.hashes[n].end <= c.frontier {
+		if c.last.state != nil {
+			c.free = append(c.free, c.last.state) // only c.last is ever saved
+		}
 		c.last = c.hashes[n]
 		n++
 	}
@@ -608,7 +660,8 @@ func (c *checkpoints) save(synced bool) error {
 		c.f = f
 	}
 	c.rec.Offset, c.rec.Hash, c.rec.Synced = c.last.end, c.last.state, synced
-	if _, err := c.f.WriteAt(c.rec.encode(), 0); err != nil {
+	c.buf = c.rec.appendEncoded(c.buf[:0])
+	if _, err := c.f.WriteAt(c.buf, 0); err != nil {
 		return noSpace(err)
 	}
 	c.saved = c.last.end
