@@ -36,7 +36,7 @@ type Receiver struct {
 	CAFile    string        `mapstructure:"ca_file" help:"CA that signed the receiver's certificate (empty: the system's CAs)"`
 	CertFile  string        `mapstructure:"cert_file" help:"client certificate for mTLS; its CN or a DNS SAN is this host's name"`
 	KeyFile   string        `mapstructure:"key_file" help:"private key of cert_file"`
-	Timeout   time.Duration `mapstructure:"timeout" help:"time limit of each request to the receiver"`
+	Timeout   time.Duration `mapstructure:"timeout" help:"how long the receiver may take to connect, to answer a request once it is sent, and to acknowledge bytes sent (after which a cut upload resumes)"`
 }
 
 type Ship struct {
