@@ -41,6 +41,14 @@ func defaultStorage() Storage {
 	return Storage{Backend: BackendFS, Region: "us-east-1", PathStyle: true, Profile: "default", PartSize: 8 * MiB, SinglePutMax: maxPartSize}
 }
 
+// Where names the store for people: its endpoint, or AWS S3 and the region.
+func (s Storage) Where() string {
+	if s.Endpoint == "" {
+		return "AWS S3 (" + s.Region + ")"
+	}
+	return s.Endpoint
+}
+
 // ObjectPrefix is prefix as objects are named: "" or ending in one slash.
 func (s Storage) ObjectPrefix() string {
 	if s.Prefix == "" || strings.HasSuffix(s.Prefix, "/") {

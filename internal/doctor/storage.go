@@ -2,11 +2,8 @@ package doctor
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 
-	"github.com/aws/smithy-go"
 	"github.com/rs/zerolog"
 
 	"github.com/cis490/cis490/internal/config"
@@ -36,17 +33,17 @@ func judgeStorage(sc config.Storage, c objstore.Check) Check {
 	if c.Err != nil {
 		details["error"] = c.Err.Error()
 	}
-	where := fmt.Sprintf("bucket %s at %s", sc.Bucket, endpointName(sc))
+	where := fmt.Sprintf("bucket %s at %s", sc.Bucket, sc.Where())
 	down := "meanwhile the receiver answers every upload 503 and the lab hosts keep their files (nothing is lost)"
 	switch {
 	case !c.Reachable:
-		return failed(fmt.Sprintf("the %s does not answer: %s", where, storageReason(c.Err)),
+		return failed(fmt.Sprintf("the %s does not answer: %s", where, objstore.Reason(c.Err)),
 			"start the object store, or fix serve.storage.endpoint (and ca_file for TLS) and the network between this machine and it; "+down, details)
 	case !c.Writable:
-		return failed(fmt.Sprintf("the %s answers but refused to store and delete a probe object under %q: %s", where, sc.ObjectPrefix()+".cis490-probe/", storageReason(c.Err)),
+		return failed(fmt.Sprintf("the %s answers but refused to store and delete a probe object under %q: %s", where, sc.ObjectPrefix()+".cis490-probe/", objstore.Reason(c.Err)),
 			"check that the bucket exists, that the keys in "+sc.CredentialsFile+" (profile "+sc.Profile+") are the store's and may put and delete objects under serve.storage.prefix, and serve.storage.region; "+down, details)
 	case c.Err != nil:
-		return failed(fmt.Sprintf("the %s is writable but failed the conditional-write probe: %s", where, storageReason(c.Err)),
+		return failed(fmt.Sprintf("the %s is writable but failed the conditional-write probe: %s", where, objstore.Reason(c.Err)),
 			"the store answers errors: its own log says why; "+down, details)
 	case !c.ConditionalWrites:
 		return warned(fmt.Sprintf("the %s is reachable and writable, but %s does not refuse a second If-None-Match: * write: the receiver orders identical uploads with a lock of its own",
@@ -60,29 +57,8 @@ func judgeStorage(sc config.Storage, c objstore.Check) Check {
 	return ok(summary, details)
 }
 
-// storageReason is the part of an SDK error a person reads: the store's own code and
-// message, or the network's error, rather than the SDK's whole chain.
-func storageReason(err error) string {
-	var api smithy.APIError
-	if errors.As(err, &api) {
-		return api.ErrorCode() + ": " + api.ErrorMessage()
-	}
-	var op *net.OpError
-	if errors.As(err, &op) {
-		return op.Error()
-	}
-	return err.Error()
-}
-
 func storageDetails(sc config.Storage) map[string]any {
-	return map[string]any{"endpoint": endpointName(sc), "bucket": sc.Bucket, "prefix": sc.ObjectPrefix(), "region": sc.Region}
-}
-
-func endpointName(sc config.Storage) string {
-	if sc.Endpoint == "" {
-		return "AWS S3 (" + sc.Region + ")"
-	}
-	return sc.Endpoint
+	return map[string]any{"endpoint": sc.Where(), "bucket": sc.Bucket, "prefix": sc.ObjectPrefix(), "region": sc.Region}
 }
 
 func serverName(server string) string {

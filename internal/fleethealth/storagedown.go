@@ -2,13 +2,10 @@ package fleethealth
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"time"
 
-	"github.com/aws/smithy-go"
 	"github.com/rs/zerolog"
 
 	"github.com/cis490/cis490/internal/config"
@@ -58,14 +55,14 @@ func storageDown(rf *ReceiverFacts, now time.Time) *Finding {
 	}
 	ev := map[string]any{"failing_since": nil, "last_ok": nil, "receiver_ok": nil, "error": nil, "probe": "ok"}
 	if rf.Storage.Bucket != "" {
-		ev["bucket"], ev["endpoint"] = rf.Storage.Bucket, storageEndpoint(rf.Storage)
+		ev["bucket"], ev["endpoint"] = rf.Storage.Bucket, rf.Storage.Where()
 	}
 	since := now
 	var what []string
 	if probeFailed {
 		ev["error"], ev["probe"] = rf.StorageErr.Error(), "failed"
 		what = append(what, fmt.Sprintf("fleet health's own request to bucket %s at %s failed: %s",
-			rf.Storage.Bucket, storageEndpoint(rf.Storage), storageReason(rf.StorageErr)))
+			rf.Storage.Bucket, rf.Storage.Where(), objstore.Reason(rf.StorageErr)))
 	} else if !rf.StorageProbed {
 		ev["probe"] = "not made"
 		if rf.StorageErr != nil {
@@ -97,25 +94,4 @@ func storageDown(rf *ReceiverFacts, now time.Time) *Finding {
 			rf.Host, strings.Join(what, "; "), rf.Host),
 		Evidence: ev,
 	}
-}
-
-func storageEndpoint(sc config.Storage) string {
-	if sc.Endpoint == "" {
-		return "AWS S3 (" + sc.Region + ")"
-	}
-	return sc.Endpoint
-}
-
-// storageReason is the part of an SDK error a person reads: the store's own code and
-// message, or the network's error (the whole chain is in the evidence).
-func storageReason(err error) string {
-	var api smithy.APIError
-	if errors.As(err, &api) {
-		return api.ErrorCode() + ": " + api.ErrorMessage()
-	}
-	var op *net.OpError
-	if errors.As(err, &op) {
-		return op.Error()
-	}
-	return err.Error()
 }
