@@ -86,6 +86,8 @@ func (s *Store) PutEpisode(ctx context.Context, host, sha string, body io.Reader
 	if u.size == 0 { // a chunked body that was empty: S3 wants no empty multipart object
 		return u.putEmpty(host, sha, bytes.NewReader(nil), meta)
 	}
+	ctx, cancel := u.finish(ctx)
+	defer cancel()
 	created, err := u.complete()
 	if err != nil {
 		return store.PutResult{}, err
@@ -100,6 +102,19 @@ func (s *Store) PutEpisode(ctx context.Context, host, sha string, body io.Reader
 		return store.PutResult{}, fmt.Errorf("store episode %s metadata: %w", meta.Episode, err)
 	}
 	return store.PutResult{SHA256: sha, Size: u.size, Created: true, ReceivedAt: meta.ReceivedAt, Episode: meta.Episode}, nil
+}
+
+// finish detaches the upload from the end of ctx once its whole body is in and
+// verified: what is left (complete, and the HEAD and sidecar after it) is the store's
+// work, and the episode valid. A receiver's request context ends soon after the body
+// has been read to its end (net/http's background read of the connection hits the
+// read deadline the stall timeout set), which must not turn a valid upload into a
+// "cut off" one. The work left is bounded by a timeout of its own instead.
+func (u *upload) finish(ctx context.Context) (context.Context, context.CancelFunc) {
+	s := u.s
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*s.opts.StallTimeout+time.Duration(u.size/(4<<20))*time.Second)
+	u.ctx = ctx
+	return ctx, cancel
 }
 
 // duplicate answers an upload that lost the race to the object.
@@ -199,7 +214,7 @@ func (u *upload) send(body io.Reader, maxBytes, declared int64) error {
 				return u.checkEnd(hashed)
 			}
 			length := min(u.s.partSize, left)
-			if err := u.part(n, io.LimitReader(hashed, length), length); err != nil {
+			if err := u.part(n, io.LimitReader(hashed, length), length, u.ctx.Done()); err != nil {
 				return err
 			}
 			continue
@@ -252,7 +267,9 @@ func (u *upload) bufferedPart(n int32, body io.Reader, maxBytes int64) (more boo
 	if got == 0 {
 		return false, nil
 	}
-	if err := u.part(n, bytes.NewReader(buf[:got]), int64(got)); err != nil {
+	// The part is all in buf: nothing to pad, so it is sent as read even if ctx ends
+	// meanwhile (the request's context ends once its whole body is read, see finish).
+	if err := u.part(n, bytes.NewReader(buf[:got]), int64(got), nil); err != nil {
 		return false, err
 	}
 	if rerr == io.EOF {
@@ -273,9 +290,9 @@ func (u *upload) bufferedPart(n int32, body io.Reader, maxBytes int64) (more boo
 // leave the store finishing it on its own time, and a part it wrote after the abort
 // would bring the aborted upload back (S3 warns of this; versitygw does it). The
 // padded part is never completed: the upload is aborted.
-func (u *upload) part(n int32, r io.Reader, length int64) error {
+func (u *upload) part(n int32, r io.Reader, length int64, cut <-chan struct{}) error {
 	s := u.s
-	pr := &partReader{r: r, left: length, cut: u.ctx.Done()}
+	pr := &partReader{r: r, left: length, cut: cut}
 	pr.touch()
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(u.ctx))
 	defer cancel(nil)
@@ -288,7 +305,7 @@ func (u *upload) part(n int32, r io.Reader, length int64) error {
 	if rerr := pr.seal(); rerr != nil {
 		return rerr // the client's, not the store's: no observe
 	}
-	if cerr := u.ctx.Err(); cerr != nil {
+	if cerr := u.ctx.Err(); cerr != nil && pr.wasPadded() {
 		return fmt.Errorf("upload part %d of %s: %w", n, u.key, cerr)
 	}
 	if err != nil && errors.Is(context.Cause(ctx), errStalled) {
@@ -490,6 +507,7 @@ type partReader struct {
 	cut    <-chan struct{}
 	err    error // the body's error, if it failed
 	sealed bool
+	padded bool // some of the part is zeros, not the body's bytes
 	// passErrors hands the body's error to the request, which is then cut, instead
 	// of padding (putWhole).
 	passErrors bool
@@ -516,6 +534,7 @@ func (p *partReader) Read(b []byte) (int, error) {
 		return 0, p.err
 	}
 	if p.err != nil || p.cutOff() {
+		p.padded = true
 		clear(b)
 		p.left -= int64(len(b))
 		p.touch()
@@ -545,6 +564,13 @@ func (p *partReader) cutOff() bool {
 	default:
 		return false
 	}
+}
+
+// wasPadded reports whether any of the part was zeros rather than the body.
+func (p *partReader) wasPadded() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.padded
 }
 
 // seal stops all further reads and returns the body's error, if any.
